@@ -1,0 +1,33 @@
+"""Template context every page needs: the navigation and the signed-in user's role."""
+
+from django.urls import reverse
+
+NAVIGATION = [
+    ("Home", "home", None),
+    ("Accounts", "billing:account_list", "billing.view_account"),
+    ("Invoices", "billing:invoice_list", "billing.view_invoice"),
+    ("Memos", "memos:memo_list", "memos.view_memo"),
+    ("Bill runs", "billing:bill_run_list", "billing.view_billrun"),
+]
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    path = request.path
+    items = []
+    for label, url_name, permission in NAVIGATION:
+        if permission and not user.has_perm(permission):
+            continue
+        url = reverse(url_name)
+        active = path == url if url == "/" else path.startswith(url)
+        items.append({"label": label, "url": url, "active": active})
+    return {"nav_items": items, "user_role": role_of(user)}
+
+
+def role_of(user) -> str:
+    if user.is_superuser:
+        return "Administrator"
+    names = sorted(group.name for group in user.groups.all())
+    return ", ".join(names) if names else "No role"

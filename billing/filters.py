@@ -1,0 +1,107 @@
+"""List filters. Invalid input shows an error beside the filter, never the whole table."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Q
+
+from billing.models import (
+    Account,
+    AccountStatus,
+    BillRun,
+    BillRunStatus,
+    Currency,
+    Invoice,
+    InvoiceStatus,
+)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def date_range(label: str) -> django_filters.DateFromToRangeFilter:
+    return django_filters.DateFromToRangeFilter(
+        label=label, widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"})
+    )
+
+
+class AccountFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label="Search",
+        method="search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Number or name"}),
+    )
+    currency = django_filters.ModelChoiceFilter(
+        queryset=Currency.objects.all(), empty_label="Any currency"
+    )
+    status = django_filters.ChoiceFilter(choices=AccountStatus.choices, empty_label="Any status")
+    batch = django_filters.ChoiceFilter(
+        choices=Account._meta.get_field("batch").choices, empty_label="Any batch"
+    )
+    bill_cycle_day = django_filters.NumberFilter(
+        label="Bill cycle day", widget=forms.NumberInput(attrs={"min": 1, "max": 31})
+    )
+
+    primary_filters = ("q", "currency", "status")
+
+    class Meta:
+        model = Account
+        fields = ["q", "currency", "status", "batch", "bill_cycle_day"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(number__iexact=value) | Q(name__icontains=value))
+
+
+class InvoiceFilterSet(django_filters.FilterSet):
+    number = django_filters.CharFilter(
+        label="Invoice number",
+        lookup_expr="icontains",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "INV00000001"}),
+    )
+    account = django_filters.CharFilter(
+        label="Account",
+        method="filter_account",
+        widget=forms.TextInput(attrs={"placeholder": "Account number or name"}),
+    )
+    status = django_filters.ChoiceFilter(choices=InvoiceStatus.choices, empty_label="Any status")
+    invoice_date = date_range("Invoice date")
+    currency = django_filters.ModelChoiceFilter(
+        queryset=Currency.objects.all(), empty_label="Any currency"
+    )
+    has_balance = django_filters.BooleanFilter(
+        label="Open balance",
+        method="filter_has_balance",
+        widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),
+    )
+
+    primary_filters = ("number", "account", "status", "invoice_date")
+
+    class Meta:
+        model = Invoice
+        fields = ["number", "account", "status", "invoice_date", "currency", "has_balance"]
+
+    def filter_account(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(account__number__iexact=value) | Q(account__name__icontains=value))
+
+    def filter_has_balance(self, queryset, name, value):
+        return queryset.filter(balance__gt=0) if value else queryset.filter(balance=0)
+
+
+class BillRunFilterSet(django_filters.FilterSet):
+    number = django_filters.CharFilter(
+        label="Bill run number",
+        lookup_expr="icontains",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "BR-00000001"}),
+    )
+    status = django_filters.ChoiceFilter(choices=BillRunStatus.choices, empty_label="Any status")
+    invoice_date = date_range("Invoice date")
+
+    primary_filters = ("number", "status", "invoice_date")
+
+    class Meta:
+        model = BillRun
+        fields = ["number", "status", "invoice_date"]

@@ -1,0 +1,128 @@
+"""The list page pattern (DESIGN.md rule 8): FilterSet + selector + a `results` partial.
+
+A FilteredListView renders the whole page, or only its `results` partial for htmx requests
+(filters changed, a sort header or a page link clicked), so the table updates in place while
+hx-push-url keeps the address bar shareable.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
+from django.views.generic import TemplateView
+
+from billing.keyset import InvalidCursor, Page, approximate_count, paginate
+from billing.permissions import PermissionMixin
+
+# Query parameters that are not filters: never shown as chips, never fed to the FilterSet.
+NON_FILTER_PARAMS = {"sort", "after", "before"}
+
+
+class FilteredListView(PermissionMixin, TemplateView):
+    filterset_class = None
+    # Sort options by URL key: {"invoice_date": "invoice date", ...}; "-key" sorts descending.
+    sort_fields: dict[str, str] = {}
+    default_sort = "-id"
+    partial_name = "results"
+
+    def get_queryset(self):
+        raise NotImplementedError
+
+    def get_sort(self) -> tuple[str, bool]:
+        requested = self.request.GET.get("sort", "")
+        key = requested.lstrip("-")
+        if key not in self.sort_fields:
+            requested = self.default_sort
+            key = requested.lstrip("-")
+        return key, requested.startswith("-")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        data = self.request.GET.copy()
+        for param in NON_FILTER_PARAMS:
+            data.pop(param, None)
+        filterset = self.filterset_class(data or None, queryset=self.get_queryset(), request=self.request)
+        sort, descending = self.get_sort()
+        page = Page(rows=[])
+        count, capped = 0, False
+        page_error = ""
+        # Invalid filters show their errors and no rows, never "everything".
+        if not filterset.is_bound or filterset.is_valid():
+            queryset = filterset.qs
+            try:
+                page = paginate(
+                    queryset,
+                    sort=sort,
+                    descending=descending,
+                    page_size=settings.PAGE_SIZE,
+                    after=self.request.GET.get("after"),
+                    before=self.request.GET.get("before"),
+                )
+            except InvalidCursor as exc:
+                page_error = str(exc)
+            count, capped = approximate_count(queryset, settings.APPROXIMATE_COUNT_LIMIT)
+        context.update(
+            filterset=filterset,
+            filter_form=filterset.form,
+            page=page,
+            rows=page.rows,
+            total=count,
+            total_capped=capped,
+            page_error=page_error,
+            sort=sort,
+            sort_descending=descending,
+            sort_param=("-" if descending else "") + sort,
+            chips=applied_filter_chips(filterset, self.request),
+            sort_headers=self.sort_headers(sort, descending),
+        )
+        return context
+
+    def sort_headers(self, sort: str, descending: bool) -> dict[str, dict[str, str]]:
+        """Per sortable column: its label, the URL a click goes to, and its aria-sort state."""
+        headers = {}
+        for key, label in self.sort_fields.items():
+            params = self.request.GET.copy()
+            for param in ("after", "before"):
+                params.pop(param, None)
+            # A click on the sorted column reverses it; on another column sorts it ascending.
+            params["sort"] = key if (key != sort or descending) else f"-{key}"
+            state = ("descending" if descending else "ascending") if key == sort else ""
+            headers[key] = {"label": label, "url": "?" + params.urlencode(), "aria_sort": state}
+        return headers
+
+    def get_template_names(self):
+        names = super().get_template_names()
+        if self.request.htmx and not self.request.htmx.history_restore_request:
+            return [f"{name}#{self.partial_name}" for name in names]
+        return names
+
+    def render_to_response(self, context, **response_kwargs) -> HttpResponse:
+        response = super().render_to_response(context, **response_kwargs)
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+def applied_filter_chips(filterset, request) -> list[dict[str, str]]:
+    """Removable chips for the filters in use: label, shown value, URL without that filter."""
+    if not filterset.is_bound:
+        return []
+    form = filterset.form
+    chips = []
+    for name, bound in ((name, form[name]) for name in form.fields):
+        keys = [k for k in request.GET if k == name or k.startswith(f"{name}_")]
+        values = [request.GET.get(k, "") for k in keys]
+        if not any(values):
+            continue
+        remaining = request.GET.copy()
+        for key in [*keys, "after", "before"]:
+            remaining.pop(key, None)
+        field = form.fields[name]
+        shown = " – ".join(v for v in values if v)
+        if hasattr(field, "choices") and not keys[0].endswith(("_after", "_before", "_min", "_max")):
+            labels = dict((str(k), str(v)) for k, v in field.choices)
+            shown = labels.get(values[0], shown)
+        chips.append(
+            {"label": str(bound.label), "value": shown, "url": "?" + remaining.urlencode()}
+        )
+    return chips

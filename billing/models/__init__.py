@@ -1,0 +1,55 @@
+"""The billing domain's data: reference data, accounts, catalog, subscriptions, invoices, bill runs."""
+
+from .accounts import Account, AccountStatus, batch_choices
+from .bill_runs import BillRun, BillRunError, BillRunScope, BillRunStatus
+from .catalog import BillingPeriod, Charge, ChargeModel, ChargePrice, ChargeType, Product
+from .invoices import Invoice, InvoiceItem, InvoiceStatus, TaxMode
+from .reference import (
+    AccountingPeriod,
+    ApplicationRule,
+    BillingSettings,
+    CreditValidationLevel,
+    Currency,
+    GenerationRule,
+    NumberSeries,
+    PeriodStatus,
+    TaxCode,
+    TaxEngine,
+    TaxRate,
+)
+from .subscriptions import Subscription, SubscriptionCharge, SubscriptionStatus, UsageRecord
+
+__all__ = [
+    "Account",
+    "AccountStatus",
+    "AccountingPeriod",
+    "ApplicationRule",
+    "BillRun",
+    "BillRunError",
+    "BillRunScope",
+    "BillRunStatus",
+    "BillingPeriod",
+    "BillingSettings",
+    "Charge",
+    "ChargeModel",
+    "ChargePrice",
+    "ChargeType",
+    "CreditValidationLevel",
+    "Currency",
+    "GenerationRule",
+    "Invoice",
+    "InvoiceItem",
+    "InvoiceStatus",
+    "NumberSeries",
+    "PeriodStatus",
+    "Product",
+    "Subscription",
+    "SubscriptionCharge",
+    "SubscriptionStatus",
+    "TaxCode",
+    "TaxEngine",
+    "TaxMode",
+    "TaxRate",
+    "UsageRecord",
+    "batch_choices",
+]

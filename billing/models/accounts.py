@@ -1,0 +1,60 @@
+"""Customer accounts."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from .reference import Currency
+
+BATCH_COUNT = 50
+
+
+def batch_choices() -> list[tuple[str, str]]:
+    return [(f"Batch{n}", f"Batch{n}") for n in range(1, BATCH_COUNT + 1)]
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+
+
+class Account(models.Model):
+    """A customer account. Its balance is derived (billing.selectors.account_balance)."""
+
+    number = models.CharField("Account Number", max_length=32, unique=True)
+    name = models.CharField(max_length=255)
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
+    bill_cycle_day = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(31)]
+    )
+    batch = models.CharField(max_length=8, choices=batch_choices(), default="Batch1")
+    status = models.CharField(
+        max_length=8, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        indexes = [
+            models.Index(fields=["name", "id"], name="account_name_keyset"),
+            models.Index(fields=["batch", "bill_cycle_day"], name="account_bill_run_scope"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bill_cycle_day__gte=1) & Q(bill_cycle_day__lte=31),
+                name="account_bill_cycle_day_1_31",
+            ),
+            models.CheckConstraint(
+                condition=Q(batch__regex=r"^Batch([1-9]|[1-4][0-9]|50)$"),
+                name="account_batch_1_50",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("billing:account_detail", args=[self.number])

@@ -1,0 +1,113 @@
+"""Bill runs: background work that bills subscriptions into invoices and credit memos."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from .accounts import Account, batch_choices
+
+
+class BillRunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    ERROR = "error", "Error"
+    CANCEL_IN_PROGRESS = "cancel_in_progress", "CancelInProgress"
+    CANCELED = "canceled", "Canceled"
+    POST_IN_PROGRESS = "post_in_progress", "PostInProgress"
+    POSTED = "posted", "Posted"
+
+
+class BillRunScope(models.TextChoices):
+    ALL = "all", "All accounts"
+    BATCH = "batch", "Batch and/or bill cycle day"
+    ACCOUNT = "account", "Single account"
+
+
+class BillRun(models.Model):
+    """One bill run and its counts (kept up to date by the engine as chunks finish)."""
+
+    number = models.CharField("Bill Run Number", max_length=32, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    invoice_date = models.DateField()
+    target_date = models.DateField()
+    scope = models.CharField(max_length=16, choices=BillRunScope.choices, default=BillRunScope.ALL)
+    batch = models.CharField(max_length=8, choices=batch_choices(), blank=True)
+    bill_cycle_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="bill_runs"
+    )
+    include_one_time = models.BooleanField("One-time charges", default=True)
+    include_recurring = models.BooleanField("Recurring charges", default=True)
+    include_usage = models.BooleanField("Usage charges", default=True)
+    auto_post = models.BooleanField("Auto-post on completion", default=False)
+    status = models.CharField(
+        max_length=20, choices=BillRunStatus.choices, default=BillRunStatus.PENDING
+    )
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
+    )
+    accounts_in_scope = models.PositiveIntegerField(default=0)
+    accounts_processed = models.PositiveIntegerField(default=0)
+    accounts_failed = models.PositiveIntegerField(default=0)
+    invoices_generated = models.PositiveIntegerField(default=0)
+    credit_memos_generated = models.PositiveIntegerField(default=0)
+    zero_total_invoices = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("manage_billrun", "Create, post and cancel bill runs")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bill_cycle_day__isnull=True)
+                | (Q(bill_cycle_day__gte=1) & Q(bill_cycle_day__lte=31)),
+                name="bill_run_bill_cycle_day_1_31",
+            ),
+            models.CheckConstraint(
+                condition=~Q(scope="account") | Q(account__isnull=False),
+                name="bill_run_account_scope_has_account",
+            ),
+            models.CheckConstraint(
+                condition=Q(include_one_time=True)
+                | Q(include_recurring=True)
+                | Q(include_usage=True),
+                name="bill_run_includes_a_charge_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(accounts_processed__lte=models.F("accounts_in_scope")),
+                name="bill_run_processed_lte_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def get_absolute_url(self) -> str:
+        return reverse("billing:bill_run_detail", args=[self.number])
+
+
+class BillRunError(models.Model):
+    """An account a bill run could not bill, and why."""
+
+    bill_run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="errors")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bill_run", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bill_run", "account"], name="bill_run_error_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill_run} {self.account.number}: {self.reason[:40]}"

@@ -1,0 +1,26 @@
+"""Billing-period arithmetic (months, quarters, years) on calendar dates."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from billing.models import BillingPeriod
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later, clamped to the month's last day (Jan 31 + 1 -> Feb 28/29)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def period_containing(day: dt.date, period: BillingPeriod) -> tuple[dt.date, dt.date]:
+    """The calendar month/quarter/year containing `day`, as (first day, last day)."""
+    months = period.months
+    first_month = (day.month - 1) // months * months + 1
+    start = dt.date(day.year, first_month, 1)
+    end = add_months(start, months) - dt.timedelta(days=1)
+    return start, end

@@ -1,0 +1,46 @@
+"""The four roles of DOMAIN.md section 5 and the permissions each group holds.
+
+The groups are created by a migration (memos/migrations) from this table, and the tests check
+the table against the permission matrix, so there is one place that says who may do what.
+"""
+
+from billing import permissions as p
+
+BILLING_OPERATOR = "Billing operator"
+ACCOUNTING_REVIEWER = "Accounting reviewer"
+BILLING_VIEWER = "Billing viewer"
+BILLING_ADMIN = "Billing admin"
+
+VIEW = [
+    p.VIEW_ACCOUNTS,
+    p.VIEW_INVOICES,
+    p.VIEW_MEMOS,
+    p.VIEW_BILL_RUNS,
+    # Pages that show accounts' catalog and subscriptions read these too.
+    "billing.view_charge",
+    "billing.view_product",
+    "billing.view_subscription",
+]
+OPERATE = [
+    p.CREATE_MEMO_FROM_INVOICE,
+    p.CREATE_MEMO_FROM_CHARGES,
+    p.PROCESS_MEMO,
+    p.SETTLE_CREDIT_MEMO,
+    p.MANAGE_BILL_RUNS,
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    BILLING_OPERATOR: VIEW + OPERATE,
+    ACCOUNTING_REVIEWER: VIEW + [p.CHANGE_TRANSFER],
+    BILLING_VIEWER: VIEW,
+    BILLING_ADMIN: VIEW
+    + OPERATE
+    + [
+        p.REVERSE_CREDIT_MEMO,
+        p.CHANGE_REASON_CODE,
+        p.CHANGE_TRANSFER,
+        p.OVERRIDE_TRANSFER,
+        p.CONFIGURE_BILLING,
+    ],
+}
+# Nobody's role has p.DELETE_MEMO: deleting a canceled memo is granted to a person, on purpose.

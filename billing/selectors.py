@@ -1,0 +1,67 @@
+"""Reads that need more than a queryset: derived balances and the lists' base querysets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import (
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from billing.models import Account, Invoice, InvoiceStatus
+from billing.money import MONEY_DIGITS, MONEY_PLACES
+
+MONEY_OUTPUT = DecimalField(max_digits=MONEY_DIGITS + 4, decimal_places=MONEY_PLACES)
+
+
+def _sum_per_account(queryset: QuerySet, column: str) -> Coalesce:
+    total = (
+        queryset.filter(account=OuterRef("pk"))
+        .order_by()
+        .values("account")
+        .annotate(total=Sum(column))
+        .values("total")
+    )
+    return Coalesce(
+        Subquery(total, output_field=MONEY_OUTPUT),
+        Value(Decimal("0"), output_field=MONEY_OUTPUT),
+        output_field=MONEY_OUTPUT,
+    )
+
+
+def accounts_with_balance(queryset: QuerySet | None = None) -> QuerySet:
+    """Accounts annotated with `balance` (DOMAIN.md section 1): posted invoice balances +
+    posted debit memo balances - posted credit memo unapplied amounts.
+    """
+    from memos.models import Memo, MemoStatus, MemoType
+
+    queryset = Account.objects.all() if queryset is None else queryset
+    posted_memos = Memo.objects.filter(status=MemoStatus.POSTED)
+    return queryset.annotate(
+        invoice_balance=_sum_per_account(
+            Invoice.objects.filter(status=InvoiceStatus.POSTED), "balance"
+        ),
+        debit_balance=_sum_per_account(posted_memos.filter(memo_type=MemoType.DEBIT), "balance"),
+        credit_unapplied=_sum_per_account(
+            posted_memos.filter(memo_type=MemoType.CREDIT), "unapplied_amount"
+        ),
+    ).annotate(
+        balance=ExpressionWrapper(
+            F("invoice_balance") + F("debit_balance") - F("credit_unapplied"),
+            output_field=MONEY_OUTPUT,
+        )
+    )
+
+
+def account_balance(account: Account) -> Decimal:
+    return accounts_with_balance(Account.objects.filter(pk=account.pk)).values_list(
+        "balance", flat=True
+    ).get()

@@ -1,0 +1,150 @@
+"""Read pages of the billing domain: home, accounts, invoices."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.generic import DetailView, TemplateView
+
+from billing import permissions as perms
+from billing.filters import AccountFilterSet, BillRunFilterSet, InvoiceFilterSet
+from billing.listing import FilteredListView
+from billing.models import Account, BillRun, BillRunStatus, Invoice, InvoiceItem
+from billing.permissions import LOGIN_ONLY, PermissionMixin
+from billing.selectors import accounts_with_balance
+
+RECENT_ROWS = 20
+
+
+class HomeView(PermissionMixin, TemplateView):
+    """What needs attention, for whatever the signed-in user may see."""
+
+    permission_required = LOGIN_ONLY
+    template_name = "billing/home.html"
+
+    def get_context_data(self, **kwargs):
+        from memos.selectors import attention_counts
+
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        if user.has_perm(perms.VIEW_MEMOS):
+            context["attention"] = attention_counts(now=timezone.now())
+        if user.has_perm(perms.VIEW_BILL_RUNS):
+            context["running_bill_runs"] = list(
+                BillRun.objects.filter(
+                    status__in=[
+                        BillRunStatus.PENDING,
+                        BillRunStatus.PROCESSING,
+                        BillRunStatus.POST_IN_PROGRESS,
+                        BillRunStatus.CANCEL_IN_PROGRESS,
+                    ]
+                ).order_by("-created_at")[:10]
+            )
+        return context
+
+
+class AccountListView(FilteredListView):
+    permission_required = perms.VIEW_ACCOUNTS
+    template_name = "billing/account_list.html"
+    filterset_class = AccountFilterSet
+    sort_fields = {"number": "Account Number", "name": "Name", "bill_cycle_day": "Bill Cycle Day"}
+    default_sort = "number"
+
+    def get_queryset(self):
+        return accounts_with_balance(Account.objects.select_related("currency"))
+
+
+class AccountDetailView(PermissionMixin, DetailView):
+    permission_required = perms.VIEW_ACCOUNTS
+    template_name = "billing/account_detail.html"
+    context_object_name = "account"
+
+    def get_object(self, queryset=None):
+        return get_object_or_404(
+            accounts_with_balance(Account.objects.select_related("currency")),
+            number=self.kwargs["number"],
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        account = self.object
+        user = self.request.user
+        if user.has_perm(perms.VIEW_INVOICES):
+            context["invoices"] = list(
+                account.invoices.order_by("-invoice_date", "-id")[:RECENT_ROWS]
+            )
+        if user.has_perm(perms.VIEW_MEMOS):
+            context["memos"] = list(
+                account.memos.select_related("reason_code").order_by("-memo_date", "-id")[
+                    :RECENT_ROWS
+                ]
+            )
+        context["recent_rows"] = RECENT_ROWS
+        return context
+
+
+class InvoiceListView(FilteredListView):
+    permission_required = perms.VIEW_INVOICES
+    template_name = "billing/invoice_list.html"
+    filterset_class = InvoiceFilterSet
+    sort_fields = {
+        "number": "Invoice Number",
+        "invoice_date": "Invoice Date",
+        "due_date": "Due Date",
+        "amount": "Amount",
+        "balance": "Balance",
+    }
+    default_sort = "-invoice_date"
+
+    def get_queryset(self):
+        return Invoice.objects.select_related("account", "currency")
+
+
+class InvoiceDetailView(PermissionMixin, DetailView):
+    permission_required = perms.VIEW_INVOICES
+    template_name = "billing/invoice_detail.html"
+    context_object_name = "invoice"
+    slug_field = "number"
+    slug_url_kwarg = "number"
+
+    def get_queryset(self):
+        return Invoice.objects.select_related("account", "currency", "bill_run").prefetch_related(
+            Prefetch(
+                "items",
+                queryset=InvoiceItem.objects.select_related("tax_code").order_by("sort_order", "id"),
+            )
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if self.request.user.has_perm(perms.VIEW_MEMOS):
+            context["memos"] = list(
+                self.object.memos.select_related("reason_code").order_by("-memo_date", "-id")
+            )
+        context["today"] = dt.date.today()
+        return context
+
+
+class BillRunListView(FilteredListView):
+    permission_required = perms.VIEW_BILL_RUNS
+    template_name = "billing/bill_run_list.html"
+    filterset_class = BillRunFilterSet
+    sort_fields = {"number": "Bill Run Number", "invoice_date": "Invoice Date", "created_at": "Created"}
+    default_sort = "-created_at"
+
+    def get_queryset(self):
+        return BillRun.objects.select_related("account")
+
+
+class BillRunDetailView(PermissionMixin, DetailView):
+    permission_required = perms.VIEW_BILL_RUNS
+    template_name = "billing/bill_run_detail.html"
+    context_object_name = "bill_run"
+    slug_field = "number"
+    slug_url_kwarg = "number"
+
+    def get_queryset(self):
+        return BillRun.objects.select_related("account", "created_by", "retry_of")

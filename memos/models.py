@@ -1,0 +1,455 @@
+"""Credit and debit memos, their items, reason codes, applications, refunds and history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from billing.models import (
+    Account,
+    BillRun,
+    Charge,
+    Currency,
+    Invoice,
+    InvoiceItem,
+    SubscriptionCharge,
+    TaxCode,
+    TaxMode,
+)
+from billing.models.fields import MoneyField, PriceField, QuantityField
+
+
+class MemoType(models.TextChoices):
+    CREDIT = "credit", "Credit memo"
+    DEBIT = "debit", "Debit memo"
+
+
+class MemoStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    POSTED = "posted", "Posted"
+    CANCELED = "canceled", "Canceled"
+
+
+class MemoSource(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    CHARGES = "charges", "Charges"
+    BILL_RUN = "bill_run", "Bill run"
+    REVERSAL = "reversal", "Credit memo reversal"
+
+
+class TransferStatus(models.TextChoices):
+    NO = "no", "No"
+    PROCESSING = "processing", "Processing"
+    YES = "yes", "Yes"
+    ERROR = "error", "Error"
+    IGNORE = "ignore", "Ignore"
+
+
+class TaxStatus(models.TextChoices):
+    """Only for memos taxed by the third-party engine; blank otherwise."""
+
+    NONE = "", "-"
+    COMPLETE = "complete", "Complete"
+    ERROR = "error", "Error"
+    VOIDED = "voided", "Voided"
+
+
+class ReasonCodeType(models.TextChoices):
+    CREDIT_MEMO = "credit_memo", "Credit memo"
+    DEBIT_MEMO = "debit_memo", "Debit memo"
+    REFUND = "refund", "Credit memo refund"
+
+
+class ReasonCode(models.Model):
+    """A configured reason code. One default per type; deactivated, never deleted once used."""
+
+    code_type = models.CharField(max_length=16, choices=ReasonCodeType.choices)
+    name = models.CharField(max_length=100)
+    is_default = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code_type", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["code_type", "name"], name="reason_code_name_per_type"),
+            models.UniqueConstraint(
+                fields=["code_type"],
+                condition=Q(is_default=True),
+                name="reason_code_one_default_per_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(active=True),
+                name="reason_code_default_is_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Memo(models.Model):
+    """A credit or debit memo (DOMAIN.md section 2).
+
+    Amounts: `amount` is the total including tax and never negative (the type gives the
+    direction). Credit memos: `applied_amount` went to invoices/debit memos, `refund_amount` was
+    refunded, and `unapplied_amount` is what is left (a generated column). Debit memos:
+    `balance` is what the customer still owes on it.
+    """
+
+    memo_type = models.CharField("Memo Type", max_length=8, choices=MemoType.choices)
+    number = models.CharField(max_length=32, unique=True)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="memos", verbose_name="Customer Account"
+    )
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
+    status = models.CharField(max_length=16, choices=MemoStatus.choices, default=MemoStatus.DRAFT)
+    source = models.CharField(max_length=16, choices=MemoSource.choices)
+    invoice = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="memos",
+        verbose_name="Related Invoice",
+    )
+    bill_run = models.ForeignKey(
+        BillRun,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_memos",
+        verbose_name="Source",
+    )
+    reversed_memo = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversal",
+        help_text="The credit memo this debit memo reverses or writes off",
+    )
+    memo_date = models.DateField("Memo Date")
+    amount_excl_tax = MoneyField(default=0)
+    tax_amount = MoneyField(default=0)
+    amount = MoneyField("Amount", default=0)
+    applied_amount = MoneyField(default=0)
+    refund_amount = MoneyField("Refund Amount", default=0)
+    unapplied_amount = models.GeneratedField(
+        expression=F("amount") - F("applied_amount") - F("refund_amount"),
+        output_field=MoneyField(),
+        db_persist=True,
+        verbose_name="Unapplied Amount",
+    )
+    balance = MoneyField("Balance", default=0)
+    reversed = models.BooleanField("Reversed", default=False)
+    auto_pay = models.BooleanField("Auto-Pay", default=True)
+    apply_to_invoice_on_post = models.BooleanField(
+        "Auto Apply: Apply to this invoice upon posting", default=False
+    )
+    exclude_from_auto_apply = models.BooleanField(
+        "Auto Apply: Exclude from auto apply rules", default=False
+    )
+    reason_code = models.ForeignKey(
+        ReasonCode, on_delete=models.PROTECT, related_name="memos", verbose_name="Reason Code"
+    )
+    comments = models.TextField("Comments", blank=True)
+    transferred_to_accounting = models.CharField(
+        "Transferred to Accounting",
+        max_length=16,
+        choices=TransferStatus.choices,
+        default=TransferStatus.NO,
+    )
+    tax_auto_calculation = models.BooleanField(default=True)
+    taxed_by_third_party = models.BooleanField(default=False)
+    tax_status = models.CharField(
+        "Tax Status", max_length=16, choices=TaxStatus.choices, blank=True, default=""
+    )
+    tax_message = models.TextField("Tax Message", blank=True)
+    idempotency_key = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The create form's token, so a double submit creates one memo",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-memo_date", "-id"]
+        indexes = [
+            models.Index(fields=["memo_date", "id"], name="memo_date_keyset"),
+            models.Index(fields=["account", "status"], name="memo_account_status"),
+            models.Index(fields=["status", "transferred_to_accounting"], name="memo_transfer"),
+        ]
+        permissions = [
+            ("create_memo_from_invoice", "Create memos from invoices"),
+            ("create_memo_from_charges", "Create memos from charges"),
+            ("process_memo", "Edit draft memos, post, unpost and cancel memos"),
+            ("settle_credit_memo", "Apply, unapply and refund credit memos"),
+            ("reverse_credit_memo", "Reverse and write off credit memos"),
+            ("change_reason_code", "Change a memo's reason code"),
+            ("change_transferred_to_accounting", "Change Transferred to Accounting"),
+            ("override_transferred_to_accounting", "Change Transferred to Accounting away from Yes"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="memo_amount_gte_0"),
+            models.CheckConstraint(
+                condition=Q(applied_amount__gte=0) & Q(refund_amount__gte=0),
+                name="memo_applied_refunded_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=F("applied_amount") + F("refund_amount")),
+                name="memo_applied_plus_refunded_lte_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0) & Q(balance__lte=F("amount")),
+                name="memo_balance_between_0_and_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount=F("amount_excl_tax") + F("tax_amount")),
+                name="memo_amount_is_net_plus_tax",
+            ),
+            models.CheckConstraint(
+                condition=Q(memo_type="credit") | (Q(refund_amount=0) & Q(reversed=False)),
+                name="memo_debit_has_no_refund_or_reversal",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source="bill_run") | Q(bill_run__isnull=False),
+                name="memo_bill_run_source_has_bill_run",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source="invoice") | Q(invoice__isnull=False),
+                name="memo_invoice_source_has_invoice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def get_absolute_url(self) -> str:
+        return reverse("memos:memo_detail", args=[self.number])
+
+    @property
+    def is_credit(self) -> bool:
+        return self.memo_type == MemoType.CREDIT
+
+    @property
+    def is_debit(self) -> bool:
+        return self.memo_type == MemoType.DEBIT
+
+
+class MemoItem(models.Model):
+    """One line of a memo, from an invoice item, a catalog charge or a bill-run charge."""
+
+    memo = models.ForeignKey(Memo, on_delete=models.CASCADE, related_name="items")
+    sort_order = models.PositiveIntegerField(default=0)
+    invoice_item = models.ForeignKey(
+        InvoiceItem, on_delete=models.PROTECT, null=True, blank=True, related_name="memo_items"
+    )
+    charge = models.ForeignKey(Charge, on_delete=models.PROTECT, null=True, blank=True)
+    subscription_charge = models.ForeignKey(
+        SubscriptionCharge, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    charge_name = models.CharField(max_length=255)
+    description = models.CharField(max_length=500, blank=True)
+    service_start = models.DateField(null=True, blank=True)
+    service_end = models.DateField(null=True, blank=True)
+    quantity = QuantityField(default=1)
+    unit_of_measure = models.CharField(max_length=32, blank=True)
+    unit_price = PriceField(default=0)
+    amount_excl_tax = MoneyField()
+    tax_code = models.ForeignKey(TaxCode, on_delete=models.PROTECT, null=True, blank=True)
+    tax_mode = models.CharField(max_length=16, choices=TaxMode.choices, default=TaxMode.EXCLUSIVE)
+    tax_amount = MoneyField(default=0)
+    amount = MoneyField(help_text="Including tax")
+    applied_amount = MoneyField(default=0)
+    refund_amount = MoneyField(default=0)
+    unapplied_amount = models.GeneratedField(
+        expression=F("amount") - F("applied_amount") - F("refund_amount"),
+        output_field=MoneyField(),
+        db_persist=True,
+    )
+    balance = MoneyField(default=0)
+
+    class Meta:
+        ordering = ["memo", "sort_order", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount=F("amount_excl_tax") + F("tax_amount")),
+                name="memo_item_amount_is_net_plus_tax",
+            ),
+            models.CheckConstraint(
+                condition=Q(applied_amount__gte=0) & Q(refund_amount__gte=0),
+                name="memo_item_applied_refunded_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(service_end__isnull=True)
+                | Q(service_start__isnull=True)
+                | Q(service_end__gte=F("service_start")),
+                name="memo_item_service_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.memo.number} #{self.sort_order} {self.charge_name}"
+
+    @property
+    def source_label(self) -> str:
+        if self.invoice_item_id:
+            return "Invoice item"
+        if self.subscription_charge_id:
+            return "Bill run charge"
+        return "Catalog charge"
+
+
+class MemoApplication(models.Model):
+    """Credit moved from a credit memo to an invoice or a debit memo (kind=apply), or back
+    (kind=unapply). The applied amount to a target is the sum of its applies minus its unapplies.
+    """
+
+    class Kind(models.TextChoices):
+        APPLY = "apply", "Applied"
+        UNAPPLY = "unapply", "Unapplied"
+
+    credit_memo = models.ForeignKey(Memo, on_delete=models.PROTECT, related_name="applications")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.APPLY)
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="applications"
+    )
+    debit_memo = models.ForeignKey(
+        Memo, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_applications"
+    )
+    undoes = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="unapplications"
+    )
+    amount = MoneyField()
+    effective_date = models.DateField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["credit_memo", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="application_amount_gt_0"),
+            models.CheckConstraint(
+                condition=(Q(invoice__isnull=False) & Q(debit_memo__isnull=True))
+                | (Q(invoice__isnull=True) & Q(debit_memo__isnull=False)),
+                name="application_one_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="apply") | Q(undoes__isnull=False),
+                name="application_unapply_names_apply",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.invoice or self.debit_memo
+        return f"{self.credit_memo} {self.get_kind_display()} {self.amount} to {target}"
+
+
+class MemoApplicationItem(models.Model):
+    """How one application is split over the credit memo's items and the target's items."""
+
+    application = models.ForeignKey(MemoApplication, on_delete=models.CASCADE, related_name="items")
+    credit_memo_item = models.ForeignKey(MemoItem, on_delete=models.PROTECT, related_name="+")
+    invoice_item = models.ForeignKey(
+        InvoiceItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    debit_memo_item = models.ForeignKey(
+        MemoItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amount = MoneyField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="application_item_amount_gt_0"),
+            models.CheckConstraint(
+                condition=(Q(invoice_item__isnull=False) & Q(debit_memo_item__isnull=True))
+                | (Q(invoice_item__isnull=True) & Q(debit_memo_item__isnull=False)),
+                name="application_item_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}: {self.amount}"
+
+
+class RefundMethod(models.TextChoices):
+    ACH = "ach", "ACH"
+    CASH = "cash", "Cash"
+    CHECK = "check", "Check"
+    CREDIT_CARD = "credit_card", "Credit Card"
+    PAYPAL = "paypal", "PayPal"
+    WIRE_TRANSFER = "wire_transfer", "Wire Transfer"
+    DEBIT_CARD = "debit_card", "Debit Card"
+    BANK_TRANSFER = "bank_transfer", "Bank Transfer"
+    OTHER = "other", "Other"
+
+
+class Refund(models.Model):
+    """An external refund of part or all of a credit memo's unapplied amount."""
+
+    number = models.CharField(max_length=32, unique=True)
+    credit_memo = models.ForeignKey(Memo, on_delete=models.PROTECT, related_name="refunds")
+    amount = MoneyField()
+    method = models.CharField(max_length=16, choices=RefundMethod.choices)
+    refund_date = models.DateField()
+    reason_code = models.ForeignKey(ReasonCode, on_delete=models.PROTECT, related_name="refunds")
+    comment = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["credit_memo", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class MemoEvent(models.Model):
+    """The memo's history: who did what, when, with the values before and after."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        POSTED = "posted", "Posted"
+        UNPOSTED = "unposted", "Post canceled"
+        CANCELED = "canceled", "Canceled"
+        APPLIED = "applied", "Applied"
+        UNAPPLIED = "unapplied", "Unapplied"
+        REFUNDED = "refunded", "Refunded"
+        REVERSED = "reversed", "Reversed"
+        WRITTEN_OFF = "written_off", "Written off"
+        TRANSFER_CHANGED = "transfer_changed", "Transferred to Accounting changed"
+        TAX_RECALCULATED = "tax_recalculated", "Tax recalculated"
+        TAX_VOIDED = "tax_voided", "Tax voided"
+
+    memo = models.ForeignKey(Memo, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    message = models.CharField(max_length=500, blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["memo", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.memo} {self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
