@@ -155,7 +155,8 @@ class UsageRecordFactory(factory.django.DjangoModelFactory):
         model = models.UsageRecord
 
     subscription_charge = factory.SubFactory(
-        SubscriptionChargeFactory, charge__charge_type=models.ChargeType.USAGE,
+        SubscriptionChargeFactory,
+        charge__charge_type=models.ChargeType.USAGE,
         charge__charge_model=models.ChargeModel.PER_UNIT,
     )
     usage_date = dt.date(2026, 10, 15)
@@ -164,7 +165,7 @@ class UsageRecordFactory(factory.django.DjangoModelFactory):
 
 
 class InvoiceFactory(factory.django.DjangoModelFactory):
-    """A Posted invoice with no items; add InvoiceItemFactory rows, or use services.create_invoice."""
+    """A Posted invoice without items: add InvoiceItemFactory rows, or use create_invoice."""
 
     class Meta:
         model = models.Invoice

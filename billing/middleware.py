@@ -15,6 +15,8 @@ class HtmxAwareLoginRequiredMiddleware(LoginRequiredMiddleware):
     def handle_no_permission(self, request, view_func):
         if getattr(request, "htmx", False):
             next_url = request.htmx.current_url_abs_path or request.get_full_path()
-            login = redirect_to_login(next_url, self.get_login_url(view_func), self.get_redirect_field_name(view_func))
+            login = redirect_to_login(
+                next_url, self.get_login_url(view_func), self.get_redirect_field_name(view_func)
+            )
             return HttpResponseClientRedirect(login.url)
         return super().handle_no_permission(request, view_func)

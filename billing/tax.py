@@ -52,7 +52,9 @@ def split_tax(
     if mode == TaxMode.INCLUSIVE:
         net = round_money(amount * HUNDRED / (HUNDRED + rate), currency)
         return TaxedAmount(amount_excl_tax=net, tax_amount=amount - net)
-    return TaxedAmount(amount_excl_tax=amount, tax_amount=round_money(amount * rate / HUNDRED, currency))
+    return TaxedAmount(
+        amount_excl_tax=amount, tax_amount=round_money(amount * rate / HUNDRED, currency)
+    )
 
 
 def calculate(

@@ -196,7 +196,10 @@ class Memo(models.Model):
             ("reverse_credit_memo", "Reverse and write off credit memos"),
             ("change_reason_code", "Change a memo's reason code"),
             ("change_transferred_to_accounting", "Change Transferred to Accounting"),
-            ("override_transferred_to_accounting", "Change Transferred to Accounting away from Yes"),
+            (
+                "override_transferred_to_accounting",
+                "Change Transferred to Accounting away from Yes",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="memo_amount_gte_0"),

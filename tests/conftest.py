@@ -15,7 +15,9 @@ def pytest_collection_modifyitems(config, items):
 
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks / real concurrency); set DATABASE_URL")
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL (row locks / real concurrency); set DATABASE_URL"
+    )
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)

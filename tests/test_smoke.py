@@ -13,7 +13,15 @@ def test_operator_opens_invoice(operator_client):
         lines=[InvoiceLine(charge=ChargeFactory(), quantity=1, unit_price=100)],
         post=True,
     )
-    for url in ["/", "/accounts/", f"/accounts/{account.number}/", "/invoices/", f"/invoices/{invoice.number}/", "/memos/", "/bill-runs/"]:
+    for url in [
+        "/",
+        "/accounts/",
+        f"/accounts/{account.number}/",
+        "/invoices/",
+        f"/invoices/{invoice.number}/",
+        "/memos/",
+        "/bill-runs/",
+    ]:
         response = operator_client.get(url)
         assert response.status_code == 200, url
     assert invoice.amount == 110

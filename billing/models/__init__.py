@@ -1,4 +1,4 @@
-"""The billing domain's data: reference data, accounts, catalog, subscriptions, invoices, bill runs."""
+"""The billing domain: reference data, accounts, catalog, subscriptions, invoices, bill runs."""
 
 from .accounts import Account, AccountStatus, batch_choices
 from .bill_runs import BillRun, BillRunError, BillRunScope, BillRunStatus

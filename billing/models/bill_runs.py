@@ -106,7 +106,9 @@ class BillRunError(models.Model):
     class Meta:
         ordering = ["bill_run", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["bill_run", "account"], name="bill_run_error_per_account"),
+            models.UniqueConstraint(
+                fields=["bill_run", "account"], name="bill_run_error_per_account"
+            ),
         ]
 
     def __str__(self) -> str:

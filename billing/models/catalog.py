@@ -101,7 +101,9 @@ class ChargePrice(models.Model):
     class Meta:
         ordering = ["charge", "currency"]
         constraints = [
-            models.UniqueConstraint(fields=["charge", "currency"], name="charge_price_per_currency"),
+            models.UniqueConstraint(
+                fields=["charge", "currency"], name="charge_price_per_currency"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -103,9 +103,7 @@ class InvoiceItem(models.Model):
     unit_price = PriceField(default=0)
     amount_excl_tax = MoneyField()
     tax_code = models.ForeignKey(TaxCode, on_delete=models.PROTECT, null=True, blank=True)
-    tax_mode = models.CharField(
-        max_length=16, choices=TaxMode.choices, default=TaxMode.EXCLUSIVE
-    )
+    tax_mode = models.CharField(max_length=16, choices=TaxMode.choices, default=TaxMode.EXCLUSIVE)
     tax_amount = MoneyField(default=0)
     amount = MoneyField(help_text="Including tax")
     balance = MoneyField(default=0)

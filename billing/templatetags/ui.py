@@ -9,3 +9,17 @@ register = template.Library()
 def get_field_label(form, name):
     field = form.fields.get(name)
     return field.label if field is not None and field.label else name.replace("_", " ").capitalize()
+
+
+@register.filter
+def range_inputs(bound_field):
+    """The (name, value, label suffix) of each input of a from/to range filter."""
+    widget = bound_field.field.widget
+    values = bound_field.value() or []
+    if not isinstance(values, list | tuple):
+        values = [values]
+    labels = {"after": "from", "before": "to", "min": "from", "max": "to"}
+    return [
+        (f"{bound_field.html_name}_{suffix}", values[i] if i < len(values) else "", labels[suffix])
+        for i, suffix in enumerate(widget.suffixes)
+    ]
