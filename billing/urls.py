@@ -6,7 +6,6 @@ from django.urls import include, path
 
 from billing import views
 
-
 billing_patterns = [
     path("accounts/", views.AccountListView.as_view(), name="account_list"),
     path("accounts/<str:number>/", views.AccountDetailView.as_view(), name="account_detail"),
