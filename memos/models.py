@@ -18,7 +18,7 @@ from billing.models import (
     TaxCode,
     TaxMode,
 )
-from billing.models.fields import MoneyField, PriceField, QuantityField
+from billing.models.fields import MoneyField, PriceField, QuantityField, money_sum
 
 
 class MemoType(models.TextChoices):
@@ -105,7 +105,8 @@ class Memo(models.Model):
     )
     currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
     status = models.CharField(max_length=16, choices=MemoStatus.choices, default=MemoStatus.DRAFT)
-    source = models.CharField(max_length=16, choices=MemoSource.choices)
+    # How the memo was made; the seed's "Source" label belongs to `bill_run`.
+    source = models.CharField("Created from", max_length=16, choices=MemoSource.choices)
     invoice = models.ForeignKey(
         Invoice,
         on_delete=models.PROTECT,
@@ -137,7 +138,7 @@ class Memo(models.Model):
     applied_amount = MoneyField(default=0)
     refund_amount = MoneyField("Refund Amount", default=0)
     unapplied_amount = models.GeneratedField(
-        expression=F("amount") - F("applied_amount") - F("refund_amount"),
+        expression=money_sum(F("amount"), -F("applied_amount"), -F("refund_amount")),
         output_field=MoneyField(),
         db_persist=True,
         verbose_name="Unapplied Amount",
@@ -208,7 +209,7 @@ class Memo(models.Model):
                 name="memo_applied_refunded_gte_0",
             ),
             models.CheckConstraint(
-                condition=Q(amount__gte=F("applied_amount") + F("refund_amount")),
+                condition=Q(amount__gte=money_sum(F("applied_amount"), F("refund_amount"))),
                 name="memo_applied_plus_refunded_lte_amount",
             ),
             models.CheckConstraint(
@@ -216,7 +217,7 @@ class Memo(models.Model):
                 name="memo_balance_between_0_and_amount",
             ),
             models.CheckConstraint(
-                condition=Q(amount=F("amount_excl_tax") + F("tax_amount")),
+                condition=Q(amount=money_sum(F("amount_excl_tax"), F("tax_amount"))),
                 name="memo_amount_is_net_plus_tax",
             ),
             models.CheckConstraint(
@@ -275,7 +276,7 @@ class MemoItem(models.Model):
     applied_amount = MoneyField(default=0)
     refund_amount = MoneyField(default=0)
     unapplied_amount = models.GeneratedField(
-        expression=F("amount") - F("applied_amount") - F("refund_amount"),
+        expression=money_sum(F("amount"), -F("applied_amount"), -F("refund_amount")),
         output_field=MoneyField(),
         db_persist=True,
     )
@@ -285,7 +286,7 @@ class MemoItem(models.Model):
         ordering = ["memo", "sort_order", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(amount=F("amount_excl_tax") + F("tax_amount")),
+                condition=Q(amount=money_sum(F("amount_excl_tax"), F("tax_amount"))),
                 name="memo_item_amount_is_net_plus_tax",
             ),
             models.CheckConstraint(

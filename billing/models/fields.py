@@ -12,3 +12,19 @@ MoneyField = partial(models.DecimalField, max_digits=MONEY_DIGITS, decimal_place
 # Unit prices and quantities carry more precision than amounts.
 PriceField = partial(models.DecimalField, max_digits=22, decimal_places=6)
 QuantityField = partial(models.DecimalField, max_digits=18, decimal_places=6)
+
+
+def money_sum(*terms):
+    """A sum or difference of money columns, rounded to the storage precision.
+
+    SQLite keeps decimals as binary floats, so 11.21 + 1.12 is not 12.33 there; rounding the
+    expression to the stored places makes the database's checks and generated columns exact on
+    SQLite too, and is a no-op on PostgreSQL's exact numeric. Pass expressions, e.g.
+    money_sum(F("amount"), -F("applied_amount")).
+    """
+    from django.db.models.functions import Round
+
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return Round(total, MONEY_PLACES)

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from .accounts import Account
 from .catalog import Charge
-from .fields import MoneyField, PriceField, QuantityField
+from .fields import MoneyField, PriceField, QuantityField, money_sum
 from .reference import Currency, TaxCode
 from .subscriptions import SubscriptionCharge
 
@@ -62,7 +62,7 @@ class Invoice(models.Model):
                 condition=Q(balance__lte=F("amount")), name="invoice_balance_lte_amount"
             ),
             models.CheckConstraint(
-                condition=Q(amount=F("amount_excl_tax") + F("tax_amount")),
+                condition=Q(amount=money_sum(F("amount_excl_tax"), F("tax_amount"))),
                 name="invoice_amount_is_net_plus_tax",
             ),
             models.CheckConstraint(
@@ -112,7 +112,7 @@ class InvoiceItem(models.Model):
         ordering = ["invoice", "sort_order", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(amount=F("amount_excl_tax") + F("tax_amount")),
+                condition=Q(amount=money_sum(F("amount_excl_tax"), F("tax_amount"))),
                 name="invoice_item_amount_is_net_plus_tax",
             ),
             models.CheckConstraint(
