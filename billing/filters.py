@@ -71,10 +71,13 @@ class InvoiceFilterSet(django_filters.FilterSet):
     currency = django_filters.ModelChoiceFilter(
         queryset=Currency.objects.all(), empty_label="Any currency"
     )
-    has_balance = django_filters.BooleanFilter(
+    # A choice, not a BooleanFilter: that one reads an unknown value as "any" and would show
+    # every invoice instead of an error.
+    has_balance = django_filters.ChoiceFilter(
         label="Open balance",
         method="filter_has_balance",
-        widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),
+        choices=[("true", "Yes"), ("false", "No")],
+        empty_label="Any",
     )
 
     primary_filters = ("number", "account", "status", "invoice_date")
@@ -88,7 +91,7 @@ class InvoiceFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(account__number__iexact=value) | Q(account__name__icontains=value))
 
     def filter_has_balance(self, queryset, name, value):
-        return queryset.filter(balance__gt=0) if value else queryset.filter(balance=0)
+        return queryset.filter(balance__gt=0) if value == "true" else queryset.filter(balance=0)
 
 
 class BillRunFilterSet(django_filters.FilterSet):

@@ -37,12 +37,24 @@ def encode_cursor(value: Any, pk: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_PK = 2**63 - 1  # a bigint; a bigger number would overflow the database driver
+
+
 def decode_cursor(cursor: str, sort_field) -> tuple[Any, int]:
+    # A cursor comes from the URL, so anything a person can type must end here as InvalidCursor,
+    # never as a query error (None, out-of-range ids, numbers wider than the column).
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return sort_field.to_python(value), int(pk)
-    except (binascii.Error, ValueError, TypeError, ValidationError) as exc:
+        value = sort_field.to_python(value)
+        if value is None or isinstance(pk, bool):
+            raise ValueError("empty cursor value")
+        sort_field.run_validators(value)
+        pk = int(pk)
+        if not 0 < pk <= MAX_PK:
+            raise ValueError("cursor id out of range")
+        return value, pk
+    except (binascii.Error, ValueError, TypeError, OverflowError, ValidationError) as exc:
         raise InvalidCursor("This page link is no longer valid.") from exc
 
 

@@ -31,10 +31,10 @@ class FilteredListView(PermissionMixin, TemplateView):
 
     def get_sort(self) -> tuple[str, bool]:
         requested = self.request.GET.get("sort", "")
-        key = requested.lstrip("-")
+        key = requested.removeprefix("-")
         if key not in self.sort_fields:
             requested = self.default_sort
-            key = requested.lstrip("-")
+            key = requested.removeprefix("-")
         return key, requested.startswith("-")
 
     def get_context_data(self, **kwargs):
@@ -42,7 +42,9 @@ class FilteredListView(PermissionMixin, TemplateView):
         data = self.request.GET.copy()
         for param in NON_FILTER_PARAMS:
             data.pop(param, None)
-        filterset = self.filterset_class(data or None, queryset=self.get_queryset(), request=self.request)
+        filterset = self.filterset_class(
+            data or None, queryset=self.get_queryset(), request=self.request
+        )
         sort, descending = self.get_sort()
         page = Page(rows=[])
         count, capped = 0, False
@@ -119,7 +121,9 @@ def applied_filter_chips(filterset, request) -> list[dict[str, str]]:
             remaining.pop(key, None)
         field = form.fields[name]
         shown = " – ".join(v for v in values if v)
-        if hasattr(field, "choices") and not keys[0].endswith(("_after", "_before", "_min", "_max")):
+        if hasattr(field, "choices") and not keys[0].endswith(
+            ("_after", "_before", "_min", "_max")
+        ):
             labels = dict((str(k), str(v)) for k, v in field.choices)
             shown = labels.get(values[0], shown)
         chips.append(

@@ -39,7 +39,6 @@ class HasMinorUnit(Protocol):
     minor_unit: int
 
 
-
 def minor_unit(currency: HasMinorUnit | str) -> int:
     """Decimals the currency allows (USD 2, JPY 0, KWD 3)."""
     if isinstance(currency, str):
@@ -87,6 +86,10 @@ def validate_money(
     value = to_decimal(amount)
     if not value.is_finite():
         raise ValidationError(f"{field} must be a number.", code="invalid")
+    # Wider than the money columns: say so here, instead of an InvalidOperation from quantize()
+    # or a database error on save.
+    if value and value.adjusted() >= MONEY_DIGITS - MONEY_PLACES:
+        raise ValidationError(f"{field} {value} is too large.", code="too_large")
     places = minor_unit(currency)
     if decimal_places(value) > places:
         code = currency_code(currency)

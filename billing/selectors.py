@@ -62,6 +62,8 @@ def accounts_with_balance(queryset: QuerySet | None = None) -> QuerySet:
 
 
 def account_balance(account: Account) -> Decimal:
-    return accounts_with_balance(Account.objects.filter(pk=account.pk)).values_list(
-        "balance", flat=True
-    ).get()
+    return (
+        accounts_with_balance(Account.objects.filter(pk=account.pk))
+        .values_list("balance", flat=True)
+        .get()
+    )

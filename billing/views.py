@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -114,7 +112,9 @@ class InvoiceDetailView(PermissionMixin, DetailView):
         return Invoice.objects.select_related("account", "currency", "bill_run").prefetch_related(
             Prefetch(
                 "items",
-                queryset=InvoiceItem.objects.select_related("tax_code").order_by("sort_order", "id"),
+                queryset=InvoiceItem.objects.select_related("tax_code").order_by(
+                    "sort_order", "id"
+                ),
             )
         )
 
@@ -124,7 +124,7 @@ class InvoiceDetailView(PermissionMixin, DetailView):
             context["memos"] = list(
                 self.object.memos.select_related("reason_code").order_by("-memo_date", "-id")
             )
-        context["today"] = dt.date.today()
+        context["today"] = timezone.localdate()
         return context
 
 
@@ -132,7 +132,11 @@ class BillRunListView(FilteredListView):
     permission_required = perms.VIEW_BILL_RUNS
     template_name = "billing/bill_run_list.html"
     filterset_class = BillRunFilterSet
-    sort_fields = {"number": "Bill Run Number", "invoice_date": "Invoice Date", "created_at": "Created"}
+    sort_fields = {
+        "number": "Bill Run Number",
+        "invoice_date": "Invoice Date",
+        "created_at": "Created",
+    }
     default_sort = "-created_at"
 
     def get_queryset(self):

@@ -7,7 +7,7 @@ from django import forms
 from django.db.models import Q
 
 from billing.filters import date_range
-from memos.models import Memo, MemoSource, MemoStatus, MemoType, TransferStatus
+from memos.models import Memo, MemoSource, MemoStatus, MemoType, TaxStatus, TransferStatus
 
 
 class MemoFilterSet(django_filters.FilterSet):
@@ -31,6 +31,13 @@ class MemoFilterSet(django_filters.FilterSet):
         label="Transferred to Accounting", choices=TransferStatus.choices, empty_label="Any"
     )
 
+    # The home page links here with ?tax_status=error; unfiltered it would list every memo.
+    tax_status = django_filters.ChoiceFilter(
+        label="Tax Status",
+        choices=[(value, label) for value, label in TaxStatus.choices if value],
+        empty_label="Any",
+    )
+
     primary_filters = ("number", "memo_type", "status", "account", "memo_date")
 
     class Meta:
@@ -43,6 +50,7 @@ class MemoFilterSet(django_filters.FilterSet):
             "memo_date",
             "source",
             "transferred_to_accounting",
+            "tax_status",
         ]
 
     def filter_account(self, queryset, name, value):
