@@ -168,6 +168,9 @@ class Memo(models.Model):
         "Tax Status", max_length=16, choices=TaxStatus.choices, blank=True, default=""
     )
     tax_message = models.TextField("Tax Message", blank=True)
+    # The document reference the third-party engine knows this memo's tax by (it is sent before
+    # the memo has a number, so that numbers stay gapless if the engine call fails).
+    tax_reference = models.CharField(max_length=64, blank=True)
     idempotency_key = models.CharField(
         max_length=64,
         null=True,

@@ -37,6 +37,7 @@ KWARGS = {
     "billing:invoice_detail": lambda o: {"number": o["invoice"].number},
     "billing:bill_run_detail": lambda o: {"number": o["bill_run"].number},
     "memos:memo_detail": lambda o: {"number": o["memo"].number},
+    "memos:memo_create_from_invoice": lambda o: {"number": o["invoice"].number},
 }
 
 

@@ -4,3 +4,30 @@ document.addEventListener("htmx:afterSwap", () => {
   const alerts = document.querySelectorAll("#messages .alert");
   for (let i = 0; i < alerts.length - 3; i++) alerts[i].remove();
 });
+
+// A form marked data-submit-once is sent once: a double click or a second Enter does nothing
+// (the server's idempotency key is the backstop). Buttons are not `disabled`, because a disabled
+// submitter would not send its name and value.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches("[data-submit-once]")) return;
+  if (form.dataset.submitting) {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.submitting = "1";
+  form.querySelectorAll("button[type=submit]").forEach((button) => {
+    button.setAttribute("aria-disabled", "true");
+    button.classList.add("disabled");
+  });
+});
+// Coming back to the page with Back restores it from the cache: let it be sent again.
+window.addEventListener("pageshow", () => {
+  document.querySelectorAll("form[data-submitting]").forEach((form) => {
+    delete form.dataset.submitting;
+    form.querySelectorAll("button[type=submit]").forEach((b) => {
+      b.removeAttribute("aria-disabled");
+      b.classList.remove("disabled");
+    });
+  });
+});

@@ -1,0 +1,148 @@
+"""Forms of the memo pages: the header, one row per invoice item, one row per charge line.
+
+Rows are plain forms with a prefix per row (`item-<invoice item id>`, `line-<key>`), so charge
+lines can be added and removed in the page without renumbering a formset.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.utils import timezone
+
+from billing.models import Account, Charge, ChargeModel
+from memos.models import MemoType, ReasonCode
+from memos.services.common import REASON_CODE_TYPE
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class MemoHeaderForm(forms.Form):
+    """Memo Date, Reason Code, Comments, tax auto-calculation and the type's flags."""
+
+    memo_date = forms.DateField(label="Memo Date", widget=DateInput())
+    reason_code = forms.ModelChoiceField(
+        label="Reason Code", queryset=ReasonCode.objects.none(), empty_label=None
+    )
+    comments = forms.CharField(
+        label="Comments", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    tax_auto_calculation = forms.BooleanField(
+        label="Calculate tax automatically", required=False, initial=True
+    )
+    apply_to_invoice_on_post = forms.BooleanField(
+        label="Auto Apply: Apply to this invoice upon posting", required=False
+    )
+    exclude_from_auto_apply = forms.BooleanField(
+        label="Auto Apply: Exclude from auto apply rules", required=False
+    )
+    auto_pay = forms.BooleanField(label="Auto-Pay", required=False, initial=True)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, memo_type: str, from_invoice: bool, min_date=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.memo_type = memo_type
+        codes = ReasonCode.objects.filter(
+            code_type=REASON_CODE_TYPE[memo_type], active=True
+        ).order_by("name")
+        self.fields["reason_code"].queryset = codes
+        self.fields["reason_code"].initial = codes.filter(is_default=True).first()
+        self.fields["memo_date"].initial = timezone.localdate()
+        self.fields["idempotency_key"].initial = uuid.uuid4().hex
+        if min_date:
+            self.fields["memo_date"].widget.attrs["min"] = min_date.isoformat()
+            self.fields[
+                "memo_date"
+            ].help_text = f"Cannot be before the invoice date {min_date:%Y-%m-%d}."
+        if memo_type == MemoType.CREDIT:
+            del self.fields["auto_pay"]
+            if not from_invoice:
+                del self.fields["apply_to_invoice_on_post"]
+        else:
+            del self.fields["apply_to_invoice_on_post"]
+            del self.fields["exclude_from_auto_apply"]
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        kwargs = {
+            "memo_date": data["memo_date"],
+            "reason_code": data["reason_code"],
+            "comments": data["comments"],
+            "tax_auto_calculation": data["tax_auto_calculation"],
+            "idempotency_key": data["idempotency_key"] or None,
+        }
+        for flag in ("apply_to_invoice_on_post", "exclude_from_auto_apply", "auto_pay"):
+            if flag in self.fields:
+                kwargs[flag] = data[flag]
+        return kwargs
+
+
+class MoneyInput(forms.TextInput):
+    """Amounts are typed as text (inputmode decimal): the browser never rounds or reformats them."""
+
+    def __init__(self, attrs=None):
+        super().__init__(
+            attrs={
+                "inputmode": "decimal",
+                "autocomplete": "off",
+                "class": "form-control form-control-sm text-end",
+                **(attrs or {}),
+            }
+        )
+
+
+class InvoiceRowForm(forms.Form):
+    """One invoice item on the from-invoice form."""
+
+    selected = forms.BooleanField(required=False, initial=True)
+    amount = forms.DecimalField(required=False, widget=MoneyInput())
+    tax_included = forms.BooleanField(label="Tax-Included", required=False)
+    tax_amount = forms.DecimalField(required=False, widget=MoneyInput())
+    description = forms.CharField(required=False, max_length=500)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("selected") and data.get("amount") is None and "amount" not in self.errors:
+            self.add_error("amount", "Enter an amount, or deselect the row.")
+        return data
+
+
+class ChargeRowForm(forms.Form):
+    """One catalog charge line on the standalone form."""
+
+    charge = forms.ModelChoiceField(
+        queryset=Charge.objects.filter(active=True)
+        .exclude(charge_model=ChargeModel.DISCOUNT)
+        .select_related("product"),
+        empty_label="Choose a charge…",
+    )
+    amount = forms.DecimalField(widget=MoneyInput())
+    quantity = forms.DecimalField(
+        required=False, min_value=0, widget=MoneyInput(attrs={"placeholder": "1"})
+    )
+    service_start = forms.DateField(required=False, widget=DateInput())
+    service_end = forms.DateField(required=False, widget=DateInput())
+    description = forms.CharField(required=False, max_length=500)
+    tax_included = forms.BooleanField(label="Tax-Included", required=False)
+    tax_amount = forms.DecimalField(required=False, widget=MoneyInput())
+
+
+class AccountChoiceForm(forms.Form):
+    """The account of a standalone memo, typed or picked by number (the list searches names)."""
+
+    account = forms.CharField(label="Customer Account", max_length=32)
+
+    def clean_account(self):
+        number = self.cleaned_data["account"].strip().split(" ")[0]
+        account = Account.objects.select_related("currency").filter(number__iexact=number).first()
+        if account is None:
+            raise forms.ValidationError(
+                "Choose an account from the list (type a name or an account number)."
+            )
+        return account

@@ -1,0 +1,25 @@
+"""Every write to memos goes through a function here (DESIGN.md rule 1)."""
+
+from memos.services.availability import available_to_credit, check_available_to_credit
+from memos.services.creation import (
+    MAX_ITEMS,
+    ChargeLine,
+    InvoiceItemLine,
+    create_memo_from_charges,
+    create_memo_from_invoice,
+    recalculate_tax,
+)
+from memos.services.pricing import PricedLine, price_line
+
+__all__ = [
+    "MAX_ITEMS",
+    "ChargeLine",
+    "InvoiceItemLine",
+    "PricedLine",
+    "available_to_credit",
+    "check_available_to_credit",
+    "create_memo_from_charges",
+    "create_memo_from_invoice",
+    "price_line",
+    "recalculate_tax",
+]

@@ -1,0 +1,61 @@
+"""Amounts and tax of memo lines: built-in engine, typed tax, or the third-party engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+
+from billing import tax
+from billing.models import Currency, TaxCode, TaxMode
+from billing.money import ZERO, validate_money
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    amount_excl_tax: Decimal
+    tax_amount: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return self.amount_excl_tax + self.tax_amount
+
+
+def price_line(
+    *,
+    amount: Decimal,
+    currency: Currency,
+    tax_code: TaxCode | None,
+    tax_mode: str,
+    day: dt.date,
+    tax_auto_calculation: bool,
+    typed_tax: Decimal | None,
+) -> PricedLine:
+    """Net and tax of one line as the built-in engine (or the operator, without auto-calculation)
+    makes them. Raises ValidationError with a message for the line."""
+    amount = validate_money(amount, currency, field="Amount")
+    if amount < 0:
+        raise ValidationError("Amount cannot be negative: the memo type gives the direction.")
+    if tax_auto_calculation:
+        if typed_tax not in (None, ""):
+            raise ValidationError(
+                "Tax is calculated automatically; clear the tax or turn auto-calculation off."
+            )
+        taxed = tax.calculate(amount, tax_code=tax_code, day=day, mode=tax_mode, currency=currency)
+        priced = PricedLine(taxed.amount_excl_tax, taxed.tax_amount)
+    else:
+        if tax_mode == TaxMode.INCLUSIVE:
+            raise ValidationError("Tax-Included needs tax auto-calculation.")
+        tax_amount = (
+            ZERO if typed_tax in (None, "") else validate_money(typed_tax, currency, field="Tax")
+        )
+        if tax_amount < 0:
+            raise ValidationError("Tax cannot be negative.")
+        priced = PricedLine(amount, tax_amount)
+    if priced.amount_excl_tax == 0 and priced.tax_amount == 0:
+        raise ValidationError(
+            "Amount is 0: a line of 0 is only allowed to correct tax (type the tax)."
+        )
+    return priced
