@@ -1,0 +1,93 @@
+"""The memo page shows every field of the seed, with its label, only where the seed says."""
+
+import re
+
+import pytest
+
+from billing.factories import BillRunFactory, InvoiceFactory
+from memos.factories import MemoFactory, MemoItemFactory
+from memos.models import MemoSource, MemoType, TaxStatus
+
+pytestmark = pytest.mark.django_db
+
+ALWAYS = [
+    "Memo Type",
+    "Customer Account",
+    "Amount",
+    "Memo Date",
+    "Reason Code",
+    "Comments",
+    "Transferred to Accounting",
+]
+CREDIT_ONLY = [
+    "Unapplied Amount",
+    "Refund Amount",
+    "Reversed",
+    "Auto Apply: Exclude from auto apply rules",
+]
+DEBIT_ONLY = ["Balance", "Auto-Pay"]
+
+
+def labels(client, memo) -> list[str]:
+    html = client.get(memo.get_absolute_url()).content.decode()
+    summary = html.split('data-testid="memo-summary"')[1].split("</dl>")[0]
+    return re.findall(r"<dt>(.*?)</dt>", summary)
+
+
+def test_credit_memo_from_charges(operator_client):
+    memo = MemoFactory(memo_type=MemoType.CREDIT)
+    shown = labels(operator_client, memo)
+    assert set(ALWAYS + CREDIT_ONLY) <= set(shown)
+    for absent in DEBIT_ONLY + ["Source", "Related Invoice", "Tax Status", "Tax Message"]:
+        assert absent not in shown
+    assert "Auto Apply: Apply to this invoice upon posting" not in shown
+
+
+def test_credit_memo_from_an_invoice_links_it_and_shows_apply_upon_posting(operator_client):
+    invoice = InvoiceFactory()
+    memo = MemoFactory(source=MemoSource.INVOICE, invoice=invoice, account=invoice.account)
+    shown = labels(operator_client, memo)
+    assert "Related Invoice" in shown
+    assert "Auto Apply: Apply to this invoice upon posting" in shown
+    assert (
+        f'href="{invoice.get_absolute_url()}"'
+        in operator_client.get(memo.get_absolute_url()).content.decode()
+    )
+
+
+def test_debit_memo_shows_balance_and_auto_pay_and_no_credit_fields(operator_client):
+    memo = MemoFactory(memo_type=MemoType.DEBIT)
+    shown = labels(operator_client, memo)
+    assert set(ALWAYS + DEBIT_ONLY) <= set(shown)
+    for absent in CREDIT_ONLY + ["Source", "Auto Apply: Apply to this invoice upon posting"]:
+        assert absent not in shown
+
+
+def test_bill_run_credit_memo_shows_its_source_linked(operator_client):
+    bill_run = BillRunFactory()
+    memo = MemoFactory(source=MemoSource.BILL_RUN, bill_run=bill_run)
+    shown = labels(operator_client, memo)
+    assert "Source" in shown
+    assert (
+        f'href="{bill_run.get_absolute_url()}"'
+        in operator_client.get(memo.get_absolute_url()).content.decode()
+    )
+
+
+def test_tax_status_and_message_only_for_third_party_taxed_memos(operator_client):
+    plain = MemoFactory()
+    taxed = MemoFactory(
+        taxed_by_third_party=True, tax_status=TaxStatus.ERROR, tax_message="Address invalid"
+    )
+    assert "Tax Status" not in labels(operator_client, plain)
+    shown = labels(operator_client, taxed)
+    assert "Tax Status" in shown and "Tax Message" in shown
+    assert "Address invalid" in operator_client.get(taxed.get_absolute_url()).content.decode()
+
+
+def test_items_show_source_tax_mode_and_amounts_in_the_memo_currency(operator_client):
+    memo = MemoFactory()
+    MemoItemFactory(memo=memo, charge__name="Platform", description="October credit")
+    html = operator_client.get(memo.get_absolute_url()).content.decode()
+    assert "Platform" in html and "October credit" in html and "Catalog charge" in html
+    assert "Tax-Excluded" in html and "Applied (USD)" in html and "Unapplied (USD)" in html
