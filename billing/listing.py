@@ -37,14 +37,18 @@ class FilteredListView(PermissionMixin, TemplateView):
             key = requested.removeprefix("-")
         return key, requested.startswith("-")
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
+    def get_filterset(self):
+        """The FilterSet bound to the request's filters (unbound when there are none)."""
         data = self.request.GET.copy()
         for param in NON_FILTER_PARAMS:
             data.pop(param, None)
-        filterset = self.filterset_class(
+        return self.filterset_class(
             data or None, queryset=self.get_queryset(), request=self.request
         )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filterset = self.get_filterset()
         sort, descending = self.get_sort()
         page = Page(rows=[])
         count, capped = 0, False

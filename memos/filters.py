@@ -1,13 +1,90 @@
-"""The memo list's filters."""
+"""The memo list's filters; its CSV export uses the same FilterSet, so both show the same rows."""
 
 from __future__ import annotations
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from billing.filters import date_range
-from memos.models import Memo, MemoSource, MemoStatus, MemoType, TaxStatus, TransferStatus
+from billing.money import MONEY_DIGITS, MONEY_PLACES
+from memos.models import (
+    Memo,
+    MemoSource,
+    MemoStatus,
+    MemoType,
+    ReasonCode,
+    ReasonCodeType,
+    TaxStatus,
+    TransferStatus,
+)
+
+
+class AmountRangeWidget(django_filters.widgets.RangeWidget):
+    """amount_min / amount_max, as number inputs."""
+
+    def __init__(self, attrs=None):
+        # RangeWidget's own __init__ would make them text inputs.
+        django_filters.widgets.SuffixedMultiWidget.__init__(
+            self, (forms.NumberInput, forms.NumberInput), attrs
+        )
+
+
+class AmountRangeField(django_filters.fields.RangeField):
+    """A from/to pair of amounts, validated like the money columns they filter.
+
+    The list mixes currencies, so the bound is the storage precision (3 decimals, for KWD and
+    BHD), not one currency's minor unit: "1.250" finds a KWD memo, "1.2345" is an error. The
+    digit limit keeps a number wider than the column from ever reaching the database.
+    """
+
+    widget = AmountRangeWidget
+
+    def __init__(self, *args, **kwargs):
+        def amount() -> forms.DecimalField:
+            return forms.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+
+        super().__init__((amount(), amount()), *args, **kwargs)
+
+    def compress(self, data_list):
+        value = super().compress(data_list)
+        if value and None not in (value.start, value.stop) and value.start > value.stop:
+            raise ValidationError(
+                "The lower amount is above the upper one (%(start)s > %(stop)s).",
+                code="reversed_range",
+                params={"start": value.start, "stop": value.stop},
+            )
+        return value
+
+
+class AmountRangeFilter(django_filters.RangeFilter):
+    field_class = AmountRangeField
+
+
+MEMO_REASON_CODE_TYPES = {
+    ReasonCodeType.CREDIT_MEMO: MemoType.CREDIT.label,
+    ReasonCodeType.DEBIT_MEMO: MemoType.DEBIT.label,
+}
+
+
+class ReasonCodeChoiceField(forms.ModelChoiceField):
+    # The two types share names ("Write-off"), so the label says whose code it is. Labels, not
+    # <optgroup>s: the shared filter components render flat choices, and so do the chips.
+    def label_from_instance(self, obj: ReasonCode) -> str:
+        label = f"{MEMO_REASON_CODE_TYPES[obj.code_type]}: {obj.name}"
+        return label if obj.active else f"{label} (inactive)"
+
+
+class ReasonCodeFilter(django_filters.ModelChoiceFilter):
+    field_class = ReasonCodeChoiceField
+
+
+def memo_reason_codes(request=None):
+    # Inactive codes stay: old memos still carry them. Refund reason codes never sit on a memo.
+    return ReasonCode.objects.filter(code_type__in=list(MEMO_REASON_CODE_TYPES)).order_by(
+        "code_type", "-active", "name"
+    )
 
 
 class MemoFilterSet(django_filters.FilterSet):
@@ -26,9 +103,17 @@ class MemoFilterSet(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"placeholder": "Account number or name"}),
     )
     memo_date = date_range("Memo Date")
-    source = django_filters.ChoiceFilter(choices=MemoSource.choices, empty_label="Any source")
+    amount = AmountRangeFilter(label="Amount", widget=AmountRangeWidget(attrs={"step": "any"}))
+    reason_code = ReasonCodeFilter(
+        label="Reason Code", queryset=memo_reason_codes, empty_label="Any reason code"
+    )
     transferred_to_accounting = django_filters.ChoiceFilter(
         label="Transferred to Accounting", choices=TransferStatus.choices, empty_label="Any"
+    )
+    source = django_filters.ChoiceFilter(
+        label=Memo._meta.get_field("source").verbose_name,
+        choices=MemoSource.choices,
+        empty_label="Any",
     )
 
     # The home page links here with ?tax_status=error; unfiltered it would list every memo.
@@ -48,8 +133,10 @@ class MemoFilterSet(django_filters.FilterSet):
             "status",
             "account",
             "memo_date",
-            "source",
+            "amount",
+            "reason_code",
             "transferred_to_accounting",
+            "source",
             "tax_status",
         ]
 

@@ -90,6 +90,7 @@ READ_PAGES = {
     "billing:bill_run_list",
     "billing:bill_run_detail",
     "memos:memo_list",
+    "memos:memo_export",
     "memos:memo_detail",
 }
 

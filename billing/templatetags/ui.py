@@ -13,13 +13,21 @@ def get_field_label(form, name):
 
 @register.filter
 def range_inputs(bound_field):
-    """The (name, value, label suffix) of each input of a from/to range filter."""
+    """The (name, value, label suffix, input type) of each input of a from/to range filter:
+    dates for date ranges, numbers for amount ranges (the widget's own type)."""
     widget = bound_field.field.widget
     values = bound_field.value() or []
     if not isinstance(values, list | tuple):
         values = [values]
     labels = {"after": "from", "before": "to", "min": "from", "max": "to"}
+    first = widget.widgets[0]
+    input_type = widget.attrs.get("type") or first.attrs.get("type") or first.input_type
     return [
-        (f"{bound_field.html_name}_{suffix}", values[i] if i < len(values) else "", labels[suffix])
+        (
+            f"{bound_field.html_name}_{suffix}",
+            values[i] if i < len(values) else "",
+            labels[suffix],
+            input_type,
+        )
         for i, suffix in enumerate(widget.suffixes)
     ]
