@@ -239,6 +239,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
     def preview(self, invoice: Invoice, header: MemoHeaderForm, rows: dict[str, Row]) -> dict:
         """Price every selected row as the service would, and total the rows that are valid."""
         auto_tax = auto_tax_from(header)
+        engine_taxes = services.taxed_by_third_party_engine(auto_tax)
         requested: dict[int, Decimal] = {}
         for row in rows.values():
             data = row.values()
@@ -253,6 +254,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                     day=invoice.invoice_date,
                     tax_auto_calculation=auto_tax,
                     typed_tax=typed_tax(data, auto_tax),
+                    built_in_tax=not engine_taxes,
                 )
             except ValidationError as exc:
                 row.errors.extend(exc.messages)
@@ -265,7 +267,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                 check_available_to_credit(invoice=invoice, requested=requested)
             except ValidationError as exc:
                 page_errors = spread_errors(exc, header, rows)
-        return totals(rows.values(), page_errors)
+        return totals(rows.values(), page_errors, engine_taxes=engine_taxes)
 
     def render(self, invoice, header, rows, *, partial=None, page_errors=(), preview=None):
         context = {
@@ -285,7 +287,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
         return response
 
 
-def totals(rows, page_errors) -> dict:
+def totals(rows, page_errors, *, engine_taxes: bool = False) -> dict:
     rows = list(rows)
     # Rows over what is available still count: the total then shows what was asked for.
     priced = [row for row in rows if row.total is not None]
@@ -297,6 +299,8 @@ def totals(rows, page_errors) -> dict:
         "rows": rows,
         "errors": page_errors,
         "has_row_errors": any(row.errors for row in rows),
+        # The third-party engine taxes the memo when it is saved, not on every keystroke.
+        "engine_taxes": engine_taxes,
     }
 
 
@@ -398,6 +402,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
         if account is None:
             return totals(rows.values(), [])
         auto_tax = auto_tax_from(header)
+        engine_taxes = services.taxed_by_third_party_engine(auto_tax)
         memo_date = timezone.localdate()
         if header.is_bound and header.is_valid():
             memo_date = header.cleaned_data["memo_date"]
@@ -415,12 +420,13 @@ class MemoFromChargesCreateView(PermissionMixin, View):
                     day=memo_date,
                     tax_auto_calculation=auto_tax,
                     typed_tax=typed_tax(data, auto_tax),
+                    built_in_tax=not engine_taxes,
                 )
             except ValidationError as exc:
                 row.errors.extend(exc.messages)
                 continue
             row.net, row.tax, row.total = priced.amount_excl_tax, priced.tax_amount, priced.amount
-        return totals(rows.values(), [])
+        return totals(rows.values(), [], engine_taxes=engine_taxes)
 
     def account_options(self, query: str) -> HttpResponse:
         query = query.strip()

@@ -9,7 +9,7 @@ from memos.services.creation import (
     create_memo_from_invoice,
     recalculate_tax,
 )
-from memos.services.pricing import PricedLine, price_line
+from memos.services.pricing import PricedLine, price_line, taxed_by_third_party_engine
 
 __all__ = [
     "MAX_ITEMS",
@@ -22,4 +22,5 @@ __all__ = [
     "create_memo_from_invoice",
     "price_line",
     "recalculate_tax",
+    "taxed_by_third_party_engine",
 ]

@@ -20,17 +20,15 @@ from django.utils import timezone
 from billing import tax_engine
 from billing.models import (
     Account,
-    BillingSettings,
     Charge,
     ChargeType,
     Invoice,
     InvoiceItem,
     InvoiceStatus,
     NumberSeries,
-    TaxEngine,
     TaxMode,
 )
-from billing.money import ZERO
+from billing.money import ZERO, round_money, to_decimal
 from billing.numbering import next_number
 from billing.services import ensure_open_period
 from memos.models import (
@@ -45,9 +43,12 @@ from memos.models import (
 )
 from memos.services.availability import check_available_to_credit
 from memos.services.common import record_event, resolve_reason_code
-from memos.services.pricing import PricedLine, price_line
+from memos.services.pricing import PricedLine, price_line, taxed_by_third_party_engine
 
 MAX_ITEMS = 1000
+MAX_DESCRIPTION = 500
+# The engine's names for our documents (billing/tax_engine.py's protocol).
+ENGINE_DOCUMENT_TYPES = {MemoType.CREDIT: "credit_memo", MemoType.DEBIT: "debit_memo"}
 QUANTITY_PLACES = Decimal("0.000001")
 SERIES = {
     MemoType.CREDIT: NumberSeries.Key.CREDIT_MEMO,
@@ -89,6 +90,15 @@ class _MemoPlan:
     memo: Memo
     items: list[MemoItem] = field(default_factory=list)
     tax_day: dt.date | None = None
+    # Taxed by the third-party engine when written (decided once, before the lines are priced).
+    third_party: bool = False
+
+
+def _check_description(errors: _Errors, key: str, description: str) -> bool:
+    if len(description) > MAX_DESCRIPTION:
+        errors.add(key, f"Description is {len(description)} characters; at most {MAX_DESCRIPTION}.")
+        return False
+    return True
 
 
 class _Errors:
@@ -203,11 +213,15 @@ def create_memo_from_invoice(
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     # Tax of a credit for an invoice item is the invoice's tax: rates on the invoice date.
-    plan = _MemoPlan(memo=memo, tax_day=invoice.invoice_date)
+    plan = _MemoPlan(
+        memo=memo, tax_day=invoice.invoice_date, third_party=_uses_third_party_engine(memo)
+    )
     seen: set[int] = set()
     for index, line in enumerate(lines[:MAX_ITEMS], start=1):
         key = line.key or f"item:{line.invoice_item.pk}"
         item = line.invoice_item
+        if not _check_description(errors, key, line.description):
+            continue
         if item.invoice_id != invoice.pk:
             errors.add(key, f"This item belongs to another invoice than {invoice.number}.")
             continue
@@ -224,6 +238,7 @@ def create_memo_from_invoice(
                 day=plan.tax_day,
                 tax_auto_calculation=tax_auto_calculation,
                 typed_tax=line.tax_amount,
+                built_in_tax=not plan.third_party,
             )
         except ValidationError as exc:
             errors.add(key, exc)
@@ -304,10 +319,12 @@ def create_memo_from_charges(
         idempotency_key=idempotency_key or None,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    plan = _MemoPlan(memo=memo, tax_day=memo_date)
+    plan = _MemoPlan(memo=memo, tax_day=memo_date, third_party=_uses_third_party_engine(memo))
     for index, line in enumerate(lines[:MAX_ITEMS], start=1):
         key = line.key or f"line:{index}"
         charge = line.charge
+        if not _check_description(errors, key, line.description):
+            continue
         if charge.is_discount:
             errors.add(
                 key,
@@ -317,7 +334,14 @@ def create_memo_from_charges(
         quantity = line.quantity
         if quantity in (None, ""):
             quantity = Decimal(1)
-        quantity = Decimal(quantity).quantize(QUANTITY_PLACES)
+        try:
+            quantity = to_decimal(quantity)
+        except (ValidationError, TypeError):
+            errors.add(key, "Quantity must be a number.")
+            continue
+        if quantity != quantity.quantize(QUANTITY_PLACES):
+            errors.add(key, "Quantity can have at most 6 decimal places.")
+            continue
         if quantity <= 0:
             errors.add(
                 key,
@@ -342,6 +366,7 @@ def create_memo_from_charges(
                 day=memo_date,
                 tax_auto_calculation=tax_auto_calculation,
                 typed_tax=line.tax_amount,
+                built_in_tax=not plan.third_party,
             )
         except ValidationError as exc:
             errors.add(key, exc)
@@ -380,7 +405,7 @@ def _memo_item(index: int, priced: PricedLine, *, quantity: Decimal, **fields) -
 
 
 def _uses_third_party_engine(memo: Memo) -> bool:
-    return memo.tax_auto_calculation and BillingSettings.load().tax_engine == TaxEngine.THIRD_PARTY
+    return taxed_by_third_party_engine(memo.tax_auto_calculation)
 
 
 def _tax_with_engine(plan: _MemoPlan) -> None:
@@ -389,14 +414,22 @@ def _tax_with_engine(plan: _MemoPlan) -> None:
     memo = plan.memo
     memo.taxed_by_third_party = True
     memo.tax_reference = memo.tax_reference or uuid.uuid4().hex
+    # Amounts read back from the database carry the storage precision (3 places): send them in
+    # the currency's minor unit, as the protocol wants.
     typed = [
-        (item, item.amount if item.tax_mode == TaxMode.INCLUSIVE else item.amount_excl_tax)
+        (
+            item,
+            round_money(
+                item.amount if item.tax_mode == TaxMode.INCLUSIVE else item.amount_excl_tax,
+                memo.currency,
+            ),
+        )
         for item in plan.items
     ]
     try:
         results = tax_engine.calculate(
             document_number=memo.tax_reference,
-            document_type=memo.memo_type,
+            document_type=ENGINE_DOCUMENT_TYPES[memo.memo_type],
             document_date=memo.memo_date,
             currency=memo.currency.code,
             account_number=memo.account.number,
@@ -425,7 +458,7 @@ def _tax_with_engine(plan: _MemoPlan) -> None:
 def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
     memo = plan.memo
     engine_called = False
-    if _uses_third_party_engine(memo):
+    if plan.third_party:
         # The engine is called before the transaction, so no lock is held while it answers.
         _tax_with_engine(plan)
         engine_called = memo.tax_status == TaxStatus.COMPLETE
@@ -454,6 +487,9 @@ def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
                 existing = _existing_memo(memo.idempotency_key)
                 if existing is None:
                     raise
+                if engine_called:
+                    # The tax committed for this duplicate belongs to no memo.
+                    _void_quietly(memo)
                 return existing
             for item in plan.items:
                 item.memo = memo
@@ -496,8 +532,10 @@ def _void_quietly(memo: Memo) -> None:
 @transaction.atomic
 def recalculate_tax(*, memo: Memo, actor) -> Memo:
     """Recalculate a Draft memo's tax (built-in or third-party engine) and its totals."""
+    # Lock the memo row only: PostgreSQL refuses FOR UPDATE on the nullable side of the outer
+    # join to the invoice.
     locked = (
-        Memo.objects.select_for_update()
+        Memo.objects.select_for_update(of=("self",))
         .select_related("currency", "account", "invoice")
         .get(pk=memo.pk)
     )
@@ -517,6 +555,14 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
     if _uses_third_party_engine(locked):
         _tax_with_engine(plan)
     else:
+        if locked.taxed_by_third_party:
+            # The tenant went back to the built-in engine: the memo is no longer taxed by the
+            # third-party one (its Tax Status would stay Error for good), and a tax committed
+            # there is voided once this is saved.
+            if locked.tax_status == TaxStatus.COMPLETE:
+                transaction.on_commit(lambda: _void_quietly(locked))
+            locked.taxed_by_third_party = False
+            locked.tax_status, locked.tax_message = TaxStatus.NONE, ""
         day = locked.invoice.invoice_date if locked.invoice_id else locked.memo_date
         for item in items:
             typed = item.amount if item.tax_mode == TaxMode.INCLUSIVE else item.amount_excl_tax

@@ -9,8 +9,13 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 
 from billing import tax
-from billing.models import Currency, TaxCode, TaxMode
+from billing.models import BillingSettings, Currency, TaxCode, TaxEngine, TaxMode
 from billing.money import ZERO, validate_money
+
+
+def taxed_by_third_party_engine(tax_auto_calculation: bool) -> bool:
+    """Whether a memo with this setting is taxed by the third-party engine (not the built-in)."""
+    return tax_auto_calculation and BillingSettings.load().tax_engine == TaxEngine.THIRD_PARTY
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,16 @@ def price_line(
     day: dt.date,
     tax_auto_calculation: bool,
     typed_tax: Decimal | None,
+    built_in_tax: bool = True,
 ) -> PricedLine:
     """Net and tax of one line as the built-in engine (or the operator, without auto-calculation)
-    makes them. Raises ValidationError with a message for the line."""
+    makes them. Raises ValidationError with a message for the line.
+
+    `built_in_tax=False` is for lines the third-party engine taxes afterwards: the built-in rates
+    are not looked up (the engine's tax codes need none), and the line is the typed amount
+    without tax until the engine answers."""
+    if tax_mode not in TaxMode.values:
+        raise ValidationError(f"Unknown tax mode {tax_mode!r}.")
     amount = validate_money(amount, currency, field="Amount")
     if amount < 0:
         raise ValidationError("Amount cannot be negative: the memo type gives the direction.")
@@ -43,8 +55,13 @@ def price_line(
             raise ValidationError(
                 "Tax is calculated automatically; clear the tax or turn auto-calculation off."
             )
-        taxed = tax.calculate(amount, tax_code=tax_code, day=day, mode=tax_mode, currency=currency)
-        priced = PricedLine(taxed.amount_excl_tax, taxed.tax_amount)
+        if built_in_tax:
+            taxed = tax.calculate(
+                amount, tax_code=tax_code, day=day, mode=tax_mode, currency=currency
+            )
+            priced = PricedLine(taxed.amount_excl_tax, taxed.tax_amount)
+        else:
+            priced = PricedLine(amount, ZERO)
     else:
         if tax_mode == TaxMode.INCLUSIVE:
             raise ValidationError("Tax-Included needs tax auto-calculation.")
