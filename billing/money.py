@@ -108,3 +108,8 @@ def format_money(amount: Decimal | None, currency: HasMinorUnit | str) -> str:
     value = round_money(amount, currency)
     places = minor_unit(currency)
     return f"{value:,.{places}f}"
+
+
+def money_label(amount: Decimal | None, currency: HasMinorUnit | str) -> str:
+    """'USD 1,234.50': a lone figure with its currency, for messages."""
+    return f"{currency_code(currency)} {format_money(amount, currency)}"

@@ -243,6 +243,9 @@ class Memo(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("memos:memo_detail", args=[self.number])
 
+    # For templates, which cannot reach the TransferStatus enum.
+    TRANSFER_CHOICES = TransferStatus.choices
+
     @property
     def is_credit(self) -> bool:
         return self.memo_type == MemoType.CREDIT

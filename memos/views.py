@@ -18,7 +18,7 @@ from billing.listing import FilteredListView
 from billing.money import format_money
 from billing.permissions import PermissionMixin
 from memos.filters import MemoFilterSet
-from memos.models import Memo, MemoItem
+from memos.models import Memo, MemoApplication, MemoEvent, MemoItem, MemoStatus, Refund
 
 
 class MemoListView(FilteredListView):
@@ -166,10 +166,49 @@ class MemoDetailView(PermissionMixin, DetailView):
 
     def get_queryset(self):
         return Memo.objects.select_related(
-            "account", "currency", "invoice", "bill_run", "reason_code"
+            "account", "currency", "invoice", "bill_run", "reason_code", "created_by"
         ).prefetch_related(
             Prefetch(
                 "items",
                 queryset=MemoItem.objects.select_related("tax_code").order_by("sort_order", "id"),
-            )
+            ),
+            Prefetch(
+                "applications",
+                queryset=MemoApplication.objects.select_related(
+                    "invoice", "debit_memo", "created_by"
+                ).order_by("created_at", "id"),
+            ),
+            Prefetch(
+                "credit_applications",
+                queryset=MemoApplication.objects.select_related(
+                    "credit_memo", "created_by"
+                ).order_by("created_at", "id"),
+            ),
+            Prefetch(
+                "refunds",
+                queryset=Refund.objects.select_related("reason_code", "created_by").order_by(
+                    "created_at", "id"
+                ),
+            ),
+            Prefetch(
+                "events", queryset=MemoEvent.objects.select_related("actor").order_by("at", "id")
+            ),
         )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["actions"] = memo_actions(self.object, self.request.user)
+        return context
+
+
+def memo_actions(memo: Memo, user) -> dict[str, bool]:
+    """What this user may do to this memo now: the page shows only these buttons."""
+    draft, posted = memo.status == MemoStatus.DRAFT, memo.status == MemoStatus.POSTED
+    may_process = user.has_perm(perms.PROCESS_MEMO)
+    return {
+        "post": draft and may_process,
+        "recalculate_tax": draft and may_process and memo.tax_auto_calculation,
+        "cancel": draft and may_process,
+        "unpost": posted and may_process,
+        "delete": memo.status == MemoStatus.CANCELED and user.has_perm(perms.DELETE_MEMO),
+    }

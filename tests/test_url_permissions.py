@@ -38,6 +38,12 @@ KWARGS = {
     "billing:bill_run_detail": lambda o: {"number": o["bill_run"].number},
     "memos:memo_detail": lambda o: {"number": o["memo"].number},
     "memos:memo_create_from_invoice": lambda o: {"number": o["invoice"].number},
+    "memos:memo_post": lambda o: {"number": o["memo"].number},
+    "memos:memo_unpost": lambda o: {"number": o["memo"].number},
+    "memos:memo_cancel": lambda o: {"number": o["memo"].number},
+    "memos:memo_delete": lambda o: {"number": o["memo"].number},
+    "memos:memo_recalculate_tax": lambda o: {"number": o["memo"].number},
+    "memos:memo_transfer": lambda o: {"number": o["memo"].number},
 }
 
 

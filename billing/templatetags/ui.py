@@ -31,3 +31,11 @@ def range_inputs(bound_field):
         )
         for i, suffix in enumerate(widget.suffixes)
     ]
+
+
+@register.filter
+def changes(after, before):
+    """(field, old value or None, new value) of a history event. A filter, because in a template
+    `event.after.items` would read the key "items" of the dict instead of its items."""
+    before = before or {}
+    return [(key, before.get(key), value) for key, value in (after or {}).items()]

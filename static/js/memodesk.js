@@ -31,3 +31,9 @@ window.addEventListener("pageshow", () => {
     });
   });
 });
+
+// Dialogs open with focus on their safe choice (Cancel), not on the destructive button.
+document.addEventListener("shown.bs.modal", (event) => {
+  const target = event.target.querySelector("[data-initial-focus]");
+  if (target) target.focus();
+});

@@ -1,0 +1,336 @@
+"""The memo lifecycle (DOMAIN.md 2.1, 2.4, 2.5): post, unpost, cancel, delete, header edits and
+Transferred to Accounting.
+
+Every transition locks the memo row, re-checks the status it read against ALLOWED_TRANSITIONS,
+and writes a history event in the same transaction. Locks are taken in one order everywhere:
+memos (by id) before invoices (by id), so concurrent operators cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from billing import tax_engine
+from billing.models import Invoice, InvoiceStatus
+from billing.money import ZERO
+from billing.services import ensure_open_period
+from memos.models import (
+    Memo,
+    MemoEvent,
+    MemoSource,
+    MemoStatus,
+    MemoType,
+    ReasonCode,
+    TaxStatus,
+    TransferStatus,
+)
+from memos.services.availability import check_available_to_credit
+from memos.services.common import record_event, resolve_reason_code
+
+logger = logging.getLogger(__name__)
+
+# The only status changes there are; anything else is refused.
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    MemoStatus.DRAFT: {MemoStatus.POSTED, MemoStatus.CANCELED},
+    MemoStatus.POSTED: {MemoStatus.DRAFT},
+    MemoStatus.CANCELED: set(),
+}
+
+
+def lock_memo(memo: Memo) -> Memo:
+    # of=("self",): PostgreSQL cannot lock the nullable side of the invoice outer join.
+    return (
+        Memo.objects.select_for_update(of=("self",))
+        .select_related("currency", "account", "invoice", "reason_code")
+        .get(pk=memo.pk)
+    )
+
+
+def _transition(memo: Memo, target: str, verb: str) -> None:
+    if target not in ALLOWED_TRANSITIONS[memo.status]:
+        raise ValidationError(
+            f"{memo.number} is {memo.get_status_display()}: it cannot be {verb}.",
+            code="invalid_transition",
+        )
+
+
+@transaction.atomic
+def post_memo(*, memo: Memo, actor) -> Memo:
+    """Post a Draft memo; a from-invoice credit memo is re-checked against what is available."""
+    locked = lock_memo(memo)
+    _transition(locked, MemoStatus.POSTED, "posted")
+    if locked.taxed_by_third_party and locked.tax_status == TaxStatus.ERROR:
+        raise ValidationError(
+            f"{locked.number} has a tax error ({locked.tax_message}): "
+            "recalculate tax before posting.",
+            code="tax_error",
+        )
+    ensure_open_period(locked.memo_date, field="Memo Date")
+    invoice = None
+    if locked.memo_type == MemoType.CREDIT and locked.source == MemoSource.INVOICE:
+        # Two drafts may each fit; whichever posts second must still fit (DOMAIN.md 2.2).
+        invoice = Invoice.objects.select_for_update().get(pk=locked.invoice_id)
+        requested: dict[int, Decimal] = {}
+        for invoice_item_id, amount in locked.items.values_list("invoice_item_id", "amount"):
+            requested[invoice_item_id] = requested.get(invoice_item_id, ZERO) + amount
+        check_available_to_credit(invoice=invoice, requested=requested)
+    locked.status = MemoStatus.POSTED
+    locked.posted_at = timezone.now()
+    if locked.memo_type == MemoType.DEBIT:
+        locked.balance = locked.amount
+    locked.save(update_fields=["status", "posted_at", "balance", "updated_at"])
+    record_event(
+        locked,
+        MemoEvent.Kind.POSTED,
+        actor=actor,
+        message="Posted",
+        before={"status": "Draft"},
+        after={"status": "Posted"},
+    )
+    if (
+        locked.memo_type == MemoType.CREDIT
+        and locked.apply_to_invoice_on_post
+        and invoice is not None
+    ):
+        _auto_apply(locked, invoice, actor)
+        locked.refresh_from_db()
+    return locked
+
+
+def _auto_apply(memo: Memo, invoice: Invoice, actor) -> None:
+    """Apply min(unapplied, invoice balance) to the related invoice (DOMAIN.md section 3), under
+    the locks post_memo already holds (memo, then invoice)."""
+    from memos.services.settlement import ApplicationTarget, apply_locked
+
+    amount = min(memo.unapplied_amount, invoice.balance)
+    if invoice.status == InvoiceStatus.POSTED and amount > 0:
+        target = ApplicationTarget(invoice=invoice, amount=amount)
+        apply_locked(
+            {memo.pk: memo}, {invoice.pk: invoice}, memo.pk, [target], memo.memo_date, actor
+        )
+
+
+@transaction.atomic
+def unpost_memo(*, memo: Memo, actor) -> Memo:
+    """Cancel Post: back to Draft, unless settled in any way or already in the ledger."""
+    locked = lock_memo(memo)
+    _transition(locked, MemoStatus.DRAFT, "unposted")
+    if locked.transferred_to_accounting == TransferStatus.YES:
+        raise ValidationError(
+            f"{locked.number} is Transferred to Accounting: Yes, so its post cannot be canceled.",
+            code="transferred",
+        )
+    if locked.memo_type == MemoType.CREDIT and (locked.applied_amount or locked.refund_amount):
+        raise ValidationError(
+            f"{locked.number} has been applied or refunded: unapply it and cancel its refunds "
+            "before canceling its post.",
+            code="settled",
+        )
+    if locked.memo_type == MemoType.DEBIT and locked.balance != locked.amount:
+        raise ValidationError(
+            f"{locked.number} has credit applied to it: unapply that credit first.",
+            code="settled",
+        )
+    ensure_open_period(locked.memo_date, field="Memo Date")
+    locked.status = MemoStatus.DRAFT
+    locked.posted_at = None
+    locked.save(update_fields=["status", "posted_at", "updated_at"])
+    record_event(
+        locked,
+        MemoEvent.Kind.UNPOSTED,
+        actor=actor,
+        message="Post canceled",
+        before={"status": "Posted"},
+        after={"status": "Draft"},
+    )
+    return locked
+
+
+@transaction.atomic
+def cancel_memo(*, memo: Memo, actor) -> Memo:
+    """Cancel a Draft memo; tax committed to the third-party engine is voided there."""
+    locked = lock_memo(memo)
+    _transition(locked, MemoStatus.CANCELED, "canceled")
+    after = {"status": "Canceled"}
+    if locked.taxed_by_third_party and locked.tax_status == TaxStatus.COMPLETE:
+        try:
+            tax_engine.void(document_number=locked.tax_reference)
+        except tax_engine.TaxEngineError as exc:
+            raise ValidationError(
+                f"{locked.number} was not canceled: its tax could not be voided ({exc}).",
+                code="tax_void_failed",
+            ) from exc
+        locked.tax_status = TaxStatus.VOIDED
+        after["tax_status"] = "Voided"
+    locked.status = MemoStatus.CANCELED
+    locked.save(update_fields=["status", "tax_status", "updated_at"])
+    record_event(
+        locked,
+        MemoEvent.Kind.CANCELED,
+        actor=actor,
+        message="Canceled",
+        before={"status": "Draft"},
+        after=after,
+    )
+    return locked
+
+
+@transaction.atomic
+def delete_memo(*, memo: Memo, actor) -> str:
+    """Delete a Canceled memo for good (a permission no role has). Returns its number."""
+    locked = lock_memo(memo)
+    if locked.status != MemoStatus.CANCELED:
+        raise ValidationError(
+            f"{locked.number} is {locked.get_status_display()}: "
+            "only canceled memos can be deleted.",
+            code="not_canceled",
+        )
+    number = locked.number
+    locked.delete()
+    # The memo's history goes with it, so the deletion is recorded in the log.
+    logger.info(
+        "Memo %s (%s) deleted by %s", number, locked.amount, getattr(actor, "username", actor)
+    )
+    return number
+
+
+def is_fully_settled(memo: Memo) -> bool:
+    if memo.status != MemoStatus.POSTED:
+        return False
+    return memo.unapplied_amount == 0 if memo.memo_type == MemoType.CREDIT else memo.balance == 0
+
+
+def _shown(value):
+    """A value as a history event stores it (a reason code by its name)."""
+    return value.name if isinstance(value, ReasonCode) else value
+
+
+@transaction.atomic
+def update_memo_header(
+    *,
+    memo: Memo,
+    actor,
+    comments: str | None = None,
+    memo_date: dt.date | None = None,
+    reason_code: ReasonCode | None = None,
+    auto_pay: bool | None = None,
+    apply_to_invoice_on_post: bool | None = None,
+    exclude_from_auto_apply: bool | None = None,
+    may_change_reason_code: bool = False,
+) -> Memo:
+    """Edit what DOMAIN.md 2.4 allows on the memo's status; None leaves a field as it is."""
+    locked = lock_memo(memo)
+    before, after = {}, {}
+
+    def change(field: str, value, label: str) -> None:
+        old = getattr(locked, field)
+        if value is not None and value != old:
+            before[label], after[label] = _shown(old), _shown(value)
+            setattr(locked, field, value)
+
+    if locked.status == MemoStatus.CANCELED:
+        # Only a change is refused: a form sending the current values back is not one.
+        requested = {
+            "memo_date": memo_date,
+            "reason_code": reason_code,
+            "auto_pay": auto_pay,
+            "apply_to_invoice_on_post": apply_to_invoice_on_post,
+            "exclude_from_auto_apply": exclude_from_auto_apply,
+        }
+        if any(v is not None and v != getattr(locked, f) for f, v in requested.items()):
+            raise ValidationError(f"{locked.number} is Canceled: only its comments can change.")
+    change("comments", comments, "Comments")
+    if memo_date is not None and memo_date != locked.memo_date:
+        if locked.status != MemoStatus.DRAFT:
+            raise ValidationError({"memo_date": "Memo Date can only change on a draft."})
+        if locked.invoice_id and memo_date < locked.invoice.invoice_date:
+            raise ValidationError(
+                {
+                    "memo_date": "Memo Date cannot be before the invoice date "
+                    f"{locked.invoice.invoice_date:%Y-%m-%d}."
+                }
+            )
+        try:
+            ensure_open_period(memo_date, field="Memo Date")
+        except ValidationError as exc:
+            raise ValidationError({"memo_date": exc.messages}) from exc
+        change("memo_date", memo_date, "Memo Date")
+    if reason_code is not None and reason_code != locked.reason_code:
+        if not may_change_reason_code:
+            raise ValidationError({"reason_code": "You may not change the reason code."})
+        change("reason_code", resolve_reason_code(locked.memo_type, reason_code), "Reason Code")
+    flags = {
+        "auto_pay": (auto_pay, MemoType.DEBIT, "Auto-Pay"),
+        "apply_to_invoice_on_post": (
+            apply_to_invoice_on_post,
+            MemoType.CREDIT,
+            "Auto Apply: Apply to this invoice upon posting",
+        ),
+        "exclude_from_auto_apply": (
+            exclude_from_auto_apply,
+            MemoType.CREDIT,
+            "Auto Apply: Exclude from auto apply rules",
+        ),
+    }
+    for field, (value, memo_type, label) in flags.items():
+        if value is None or value == getattr(locked, field):
+            continue
+        if locked.memo_type != memo_type or (
+            field == "apply_to_invoice_on_post" and not locked.invoice_id
+        ):
+            raise ValidationError({field: f"{label} does not apply to this memo."})
+        if is_fully_settled(locked):
+            raise ValidationError({field: f"{label} cannot change once the memo is fully settled."})
+        change(field, value, label)
+    if after:
+        locked.save()
+        record_event(
+            locked,
+            MemoEvent.Kind.UPDATED,
+            actor=actor,
+            message="Edited " + ", ".join(after),
+            before=before,
+            after=after,
+        )
+    return locked
+
+
+@transaction.atomic
+def set_transferred_to_accounting(
+    *, memo: Memo, value: str, actor, may_override: bool = False
+) -> Memo:
+    """Change Transferred to Accounting on a Posted memo; leaving Yes needs the override."""
+    if value not in TransferStatus.values:
+        raise ValidationError(f"{value!r} is not a Transferred to Accounting value.")
+    locked = lock_memo(memo)
+    if locked.status != MemoStatus.POSTED:
+        raise ValidationError(
+            f"{locked.number} is {locked.get_status_display()}: Transferred to Accounting can only "
+            "change on posted memos."
+        )
+    old = locked.transferred_to_accounting
+    if old == value:
+        return locked
+    if old == TransferStatus.YES and not may_override:
+        raise ValidationError(
+            f"{locked.number} is already Transferred to Accounting: Yes; changing it needs the "
+            "override permission."
+        )
+    locked.transferred_to_accounting = value
+    locked.save(update_fields=["transferred_to_accounting", "updated_at"])
+    record_event(
+        locked,
+        MemoEvent.Kind.TRANSFER_CHANGED,
+        actor=actor,
+        message="Transferred to Accounting: "
+        f"{TransferStatus(old).label} → {TransferStatus(value).label}",
+        before={"Transferred to Accounting": TransferStatus(old).label},
+        after={"Transferred to Accounting": TransferStatus(value).label},
+    )
+    return locked

@@ -1,0 +1,598 @@
+"""Settling credit memos (DOMAIN.md section 3): apply, unapply, refund, reverse, write off.
+
+Amounts move between a credit memo and its targets in one transaction, under row locks taken in
+one fixed order (memos by id, then invoices by id), so no number of concurrent operators can
+break the invariants: 0 <= applied + refunded <= amount, 0 <= balance <= amount.
+
+A header-level amount is split over the target's items by the "application rule" setting
+(Proration by default, or FIFO), and over the credit memo's items first in, first out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from billing.allocation import fifo, prorate
+from billing.models import (
+    ApplicationRule,
+    BillingSettings,
+    Invoice,
+    InvoiceItem,
+    InvoiceStatus,
+    NumberSeries,
+)
+from billing.money import ZERO, format_money, money_label, quantum, validate_money
+from billing.numbering import next_number
+from billing.services import ensure_open_period
+from memos.models import (
+    Memo,
+    MemoApplication,
+    MemoApplicationItem,
+    MemoEvent,
+    MemoItem,
+    MemoSource,
+    MemoStatus,
+    MemoType,
+    ReasonCode,
+    ReasonCodeType,
+    Refund,
+    RefundMethod,
+)
+from memos.services.common import record_event, resolve_reason_code
+
+
+@dataclass(frozen=True)
+class ApplicationTarget:
+    """Where credit goes: an invoice or a debit memo, with a header amount or per-item amounts."""
+
+    invoice: Invoice | None = None
+    debit_memo: Memo | None = None
+    amount: Decimal | None = None
+    item_amounts: dict[int, Decimal] = field(default_factory=dict)
+    key: str = ""
+
+    @property
+    def document(self):
+        return self.invoice or self.debit_memo
+
+
+def _lock(credit_memo_id: int, debit_memo_ids: Iterable[int], invoice_ids: Iterable[int]):
+    """Lock the memos (by id), then the invoices (by id): the one order every service uses."""
+    memo_ids = sorted({credit_memo_id, *debit_memo_ids})
+    memos = {
+        m.pk: m
+        for m in Memo.objects.select_for_update(of=("self",))
+        .select_related("currency", "account")
+        .filter(pk__in=memo_ids)
+        .order_by("pk")
+    }
+    invoices = {
+        i.pk: i
+        for i in Invoice.objects.select_for_update()
+        .filter(pk__in=sorted(set(invoice_ids)))
+        .order_by("pk")
+    }
+    return memos, invoices
+
+
+def _target_items(target_doc) -> list:
+    if isinstance(target_doc, Invoice):
+        return list(InvoiceItem.objects.filter(invoice=target_doc).order_by("sort_order", "id"))
+    return list(MemoItem.objects.filter(memo=target_doc).order_by("sort_order", "id"))
+
+
+def _split_over_target(amount: Decimal, items: list, rule: str, currency) -> dict[int, Decimal]:
+    open_items = [i for i in items if i.balance > 0]
+    balances = [i.balance for i in open_items]
+    shares = (
+        prorate(amount, balances, currency)
+        if rule == ApplicationRule.PRORATION
+        else fifo(amount, balances)
+    )
+    return {item.pk: share for item, share in zip(open_items, shares, strict=True) if share > 0}
+
+
+def _pair_with_credit_items(
+    credit_items: list[MemoItem], target_amounts: list[tuple[object, Decimal]]
+):
+    """(credit memo item, target item, amount) triples drawing on the credit items in order."""
+    available = {item.pk: item.unapplied_amount for item in credit_items}
+    pairs = []
+    for target_item, amount in target_amounts:
+        left = amount
+        for credit_item in credit_items:
+            if left == 0:
+                break
+            take = min(available[credit_item.pk], left)
+            if take > 0:
+                pairs.append((credit_item, target_item, take))
+                available[credit_item.pk] -= take
+                left -= take
+        if left > 0:
+            raise ValidationError("The credit memo's items do not have enough unapplied amount.")
+    return pairs
+
+
+def _check_credit_memo(memo: Memo) -> None:
+    if memo.memo_type != MemoType.CREDIT:
+        raise ValidationError(
+            f"{memo.number} is a debit memo: only credit memos are applied or refunded."
+        )
+    if memo.status != MemoStatus.POSTED:
+        raise ValidationError(
+            f"{memo.number} is {memo.get_status_display()}: "
+            "only posted credit memos can be settled."
+        )
+
+
+@transaction.atomic
+def apply_credit_memo(
+    *, credit_memo: Memo, targets: list[ApplicationTarget], effective_date: dt.date, actor
+) -> list[MemoApplication]:
+    """Apply a posted credit memo to posted invoices and/or debit memos of its account."""
+    if not targets:
+        raise ValidationError("Choose at least one invoice or debit memo to apply the credit to.")
+    memos, invoices = _lock(
+        credit_memo.pk,
+        [t.debit_memo.pk for t in targets if t.debit_memo],
+        [t.invoice.pk for t in targets if t.invoice],
+    )
+    return apply_locked(memos, invoices, credit_memo.pk, targets, effective_date, actor)
+
+
+def apply_locked(
+    memos, invoices, credit_memo_id, targets, effective_date, actor
+) -> list[MemoApplication]:
+    memo = memos[credit_memo_id]
+    _check_credit_memo(memo)
+    currency = memo.currency
+    errors: dict[str, list[str]] = {}
+    if effective_date < memo.memo_date:
+        errors.setdefault("effective_date", []).append(
+            f"The effective date cannot be before the memo date {memo.memo_date:%Y-%m-%d}."
+        )
+    rule = BillingSettings.load().application_rule
+    credit_items = list(MemoItem.objects.filter(memo=memo).order_by("sort_order", "id"))
+    plans = []
+    total = ZERO
+    seen = set()
+    for index, target in enumerate(targets):
+        key = target.key or f"target:{index}"
+        doc = invoices[target.invoice.pk] if target.invoice else memos[target.debit_memo.pk]
+        label = doc.number
+        if (type(doc), doc.pk) in seen:
+            errors.setdefault(key, []).append(f"{label} is listed twice.")
+            continue
+        seen.add((type(doc), doc.pk))
+        problem = _target_problem(memo, doc)
+        if problem:
+            errors.setdefault(key, []).append(problem)
+            continue
+        items = _target_items(doc)
+        try:
+            if target.item_amounts:
+                by_id = {i.pk: i for i in items}
+                split = {}
+                for item_id, raw in target.item_amounts.items():
+                    value = validate_money(raw, currency)
+                    if value == 0:
+                        continue
+                    item = by_id.get(item_id)
+                    if item is None:
+                        raise ValidationError(f"An item of another document was given for {label}.")
+                    if value < 0 or value > item.balance:
+                        raise ValidationError(
+                            f"{item.charge_name} on {label}: at most "
+                            f"{format_money(max(item.balance, ZERO), currency)} can be applied."
+                        )
+                    split[item_id] = value
+                amount = sum(split.values(), ZERO)
+            else:
+                amount = validate_money(target.amount, currency)
+                if amount <= 0:
+                    raise ValidationError("Enter an amount greater than zero.")
+                # Checked before splitting: FIFO cannot split more than the items hold.
+                if amount > doc.balance:
+                    raise ValidationError(_more_than_balance(doc, currency))
+                split = _split_over_target(amount, items, rule, currency)
+        except ValidationError as exc:
+            errors.setdefault(key, []).extend(exc.messages)
+            continue
+        if amount <= 0:
+            errors.setdefault(key, []).append("Enter an amount greater than zero.")
+            continue
+        if amount > doc.balance:
+            errors.setdefault(key, []).append(_more_than_balance(doc, currency))
+            continue
+        total += amount
+        plans.append((doc, amount, [(i, split[i.pk]) for i in items if split.get(i.pk)]))
+    if total > memo.unapplied_amount:
+        errors.setdefault("__all__", []).append(
+            f"{money_label(total, currency)} is more than the unapplied amount "
+            f"{money_label(memo.unapplied_amount, currency)} of {memo.number}."
+        )
+    if errors:
+        raise ValidationError(errors)
+    applications = []
+    for doc, amount, item_amounts in plans:
+        is_invoice = isinstance(doc, Invoice)
+        application = MemoApplication.objects.create(
+            credit_memo=memo,
+            invoice=doc if is_invoice else None,
+            debit_memo=None if is_invoice else doc,
+            amount=amount,
+            effective_date=effective_date,
+            created_by=_user(actor),
+        )
+        pairs = _pair_with_credit_items(credit_items, item_amounts)
+        _write_item_moves(application, pairs, is_invoice, sign=1)
+        for credit_item in credit_items:
+            credit_item.refresh_from_db(
+                fields=["applied_amount", "refund_amount", "unapplied_amount"]
+            )
+        type(doc).objects.filter(pk=doc.pk).update(balance=F("balance") - amount)
+        doc.balance -= amount
+        memo.applied_amount += amount
+        applications.append(application)
+        message = f"Applied {money_label(amount, currency)} to {doc.number}"
+        record_event(
+            memo,
+            MemoEvent.Kind.APPLIED,
+            actor=actor,
+            message=message,
+            after={"target": doc.number, "amount": amount, "effective_date": effective_date},
+        )
+        if not is_invoice:
+            record_event(
+                doc,
+                MemoEvent.Kind.APPLIED,
+                actor=actor,
+                message=f"{memo.number} applied {money_label(amount, currency)}",
+                after={"credit_memo": memo.number, "amount": amount},
+            )
+    Memo.objects.filter(pk=memo.pk).update(applied_amount=F("applied_amount") + total)
+    memo.refresh_from_db()
+    return applications
+
+
+def _more_than_balance(doc, currency) -> str:
+    return (
+        f"At most {money_label(doc.balance, currency)} can be applied to {doc.number} "
+        "(its balance)."
+    )
+
+
+def _target_problem(memo: Memo, doc) -> str:
+    if isinstance(doc, Invoice):
+        if doc.status != InvoiceStatus.POSTED:
+            return (
+                f"{doc.number} is {doc.get_status_display()}: credit goes to posted invoices only."
+            )
+    else:
+        if doc.memo_type != MemoType.DEBIT or doc.status != MemoStatus.POSTED:
+            return f"{doc.number} is not a posted debit memo."
+    if doc.account_id != memo.account_id:
+        return f"{doc.number} belongs to another account."
+    if doc.currency_id != memo.currency_id:
+        return f"{doc.number} is in {doc.currency_id}, the credit memo in {memo.currency_id}."
+    if doc.balance <= 0:
+        return f"{doc.number} has no balance left."
+    return ""
+
+
+def _write_item_moves(application: MemoApplication, pairs, is_invoice: bool, *, sign: int) -> None:
+    """Record how the application splits over items, and move the item amounts (sign 1 applies,
+    -1 unapplies)."""
+    rows = []
+    for credit_item, target_item, amount in pairs:
+        rows.append(
+            MemoApplicationItem(
+                application=application,
+                credit_memo_item=credit_item,
+                invoice_item=target_item if is_invoice else None,
+                debit_memo_item=None if is_invoice else target_item,
+                amount=amount,
+            )
+        )
+        MemoItem.objects.filter(pk=credit_item.pk).update(
+            applied_amount=F("applied_amount") + sign * amount
+        )
+        type(target_item).objects.filter(pk=target_item.pk).update(
+            balance=F("balance") - sign * amount
+        )
+    MemoApplicationItem.objects.bulk_create(rows)
+
+
+def remaining_on(application: MemoApplication) -> Decimal:
+    """What of an application is still applied (its amount less its unapplications)."""
+    undone = application.unapplications.aggregate(total=Sum("amount"))["total"] or ZERO
+    return application.amount - undone
+
+
+@transaction.atomic
+def unapply_credit_memo(
+    *, application: MemoApplication, effective_date: dt.date, actor, amount: Decimal | None = None
+) -> MemoApplication:
+    """Move (part of) an application back to the credit memo's unapplied amount."""
+    if application.kind != MemoApplication.Kind.APPLY:
+        raise ValidationError("Only an application can be unapplied.")
+    memos, invoices = _lock(
+        application.credit_memo_id,
+        [application.debit_memo_id] if application.debit_memo_id else [],
+        [application.invoice_id] if application.invoice_id else [],
+    )
+    memo = memos[application.credit_memo_id]
+    currency = memo.currency
+    remaining = remaining_on(application)
+    amount = remaining if amount in (None, "") else validate_money(amount, currency)
+    if amount <= 0 or amount > remaining:
+        raise ValidationError(
+            {
+                "amount": f"Enter an amount from {format_money(quantum(currency), currency)} "
+                f"to {format_money(remaining, currency)}."
+            }
+        )
+    last = (
+        application.unapplications.order_by("-effective_date")
+        .values_list("effective_date", flat=True)
+        .first()
+    )
+    floor = max(application.effective_date, last or application.effective_date)
+    if effective_date < floor:
+        raise ValidationError(
+            {
+                "effective_date": f"The effective date cannot be before {floor:%Y-%m-%d}, "
+                "the date of the application it undoes."
+            }
+        )
+    is_invoice = application.invoice_id is not None
+    doc = invoices[application.invoice_id] if is_invoice else memos[application.debit_memo_id]
+    # What each item pair still holds, then the unapplied amount split over it in proportion.
+    held: dict[tuple[int, int], Decimal] = {}
+    items: dict[tuple[int, int], tuple] = {}
+    moves = MemoApplicationItem.objects.filter(
+        application__in=[application, *application.unapplications.all()]
+    ).select_related("credit_memo_item", "invoice_item", "debit_memo_item")
+    for move in moves:
+        target_item = move.invoice_item or move.debit_memo_item
+        pair = (move.credit_memo_item_id, target_item.pk)
+        sign = 1 if move.application_id == application.pk else -1
+        held[pair] = held.get(pair, ZERO) + sign * move.amount
+        items[pair] = (move.credit_memo_item, target_item)
+    pairs_held = [(pair, value) for pair, value in held.items() if value > 0]
+    shares = prorate(amount, [value for _, value in pairs_held], currency)
+    unapplication = MemoApplication.objects.create(
+        credit_memo=memo,
+        kind=MemoApplication.Kind.UNAPPLY,
+        invoice=application.invoice,
+        debit_memo=application.debit_memo,
+        undoes=application,
+        amount=amount,
+        effective_date=effective_date,
+        created_by=_user(actor),
+    )
+    _write_item_moves(
+        unapplication,
+        [
+            (*items[pair], share)
+            for (pair, _), share in zip(pairs_held, shares, strict=True)
+            if share > 0
+        ],
+        is_invoice,
+        sign=-1,
+    )
+    type(doc).objects.filter(pk=doc.pk).update(balance=F("balance") + amount)
+    Memo.objects.filter(pk=memo.pk).update(applied_amount=F("applied_amount") - amount)
+    message = f"Unapplied {money_label(amount, currency)} from {doc.number}"
+    record_event(
+        memo,
+        MemoEvent.Kind.UNAPPLIED,
+        actor=actor,
+        message=message,
+        after={"target": doc.number, "amount": amount},
+    )
+    if not is_invoice:
+        record_event(
+            doc,
+            MemoEvent.Kind.UNAPPLIED,
+            actor=actor,
+            message=f"{memo.number} unapplied {money_label(amount, currency)}",
+        )
+    return unapplication
+
+
+@transaction.atomic
+def refund_credit_memo(
+    *,
+    credit_memo: Memo,
+    amount: Decimal,
+    method: str,
+    refund_date: dt.date,
+    actor,
+    reason_code: ReasonCode | None = None,
+    comment: str = "",
+) -> Refund:
+    """Refund (part of) a posted credit memo's unapplied amount externally."""
+    memos, _ = _lock(credit_memo.pk, [], [])
+    memo = memos[credit_memo.pk]
+    _check_credit_memo(memo)
+    currency = memo.currency
+    errors: dict[str, list[str]] = {}
+    try:
+        amount = validate_money(amount, currency)
+        if amount <= 0:
+            raise ValidationError("Enter an amount greater than zero.")
+        if amount > memo.unapplied_amount:
+            raise ValidationError(
+                f"At most {money_label(memo.unapplied_amount, currency)} "
+                "(the unapplied amount) can be refunded."
+            )
+    except ValidationError as exc:
+        errors["amount"] = exc.messages
+    if method not in RefundMethod.values:
+        errors["method"] = ["Choose a refund method."]
+    if refund_date < memo.memo_date:
+        errors["refund_date"] = [
+            f"The refund date cannot be before the memo date {memo.memo_date:%Y-%m-%d}."
+        ]
+    else:
+        try:
+            ensure_open_period(refund_date, field="Refund date")
+        except ValidationError as exc:
+            errors["refund_date"] = exc.messages
+    try:
+        reason = resolve_reason_code(memo.memo_type, reason_code, code_type=ReasonCodeType.REFUND)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        reason = None
+    if errors:
+        raise ValidationError(errors)
+    credit_items = list(MemoItem.objects.filter(memo=memo).order_by("sort_order", "id"))
+    for item, share in zip(
+        credit_items, fifo(amount, [i.unapplied_amount for i in credit_items]), strict=True
+    ):
+        if share:
+            MemoItem.objects.filter(pk=item.pk).update(refund_amount=F("refund_amount") + share)
+    refund = Refund.objects.create(
+        number=next_number(NumberSeries.Key.REFUND),
+        credit_memo=memo,
+        amount=amount,
+        method=method,
+        refund_date=refund_date,
+        reason_code=reason,
+        comment=comment,
+        created_by=_user(actor),
+    )
+    Memo.objects.filter(pk=memo.pk).update(refund_amount=F("refund_amount") + amount)
+    record_event(
+        memo,
+        MemoEvent.Kind.REFUNDED,
+        actor=actor,
+        message=f"Refunded {money_label(amount, currency)} by "
+        f"{refund.get_method_display()} ({refund.number})",
+        after={"refund": refund.number, "amount": amount, "method": refund.get_method_display()},
+    )
+    return refund
+
+
+@transaction.atomic
+def reverse_credit_memo(*, credit_memo: Memo, actor, memo_date: dt.date | None = None) -> Memo:
+    """Reverse a posted credit memo with nothing applied: a debit memo mirrors it, is posted, and
+    the credit memo is applied to it in full. The credit memo stays Posted, Reversed = Yes."""
+    return _mirror(
+        credit_memo,
+        actor=actor,
+        memo_date=memo_date,
+        reason_name="Credit memo reversal",
+        reversing=True,
+    )
+
+
+@transaction.atomic
+def write_off_credit_memo(*, credit_memo: Memo, actor, memo_date: dt.date | None = None) -> Memo:
+    """Write off a fully unapplied posted credit memo: the same mechanics, reason Write-off."""
+    return _mirror(
+        credit_memo, actor=actor, memo_date=memo_date, reason_name="Write-off", reversing=False
+    )
+
+
+def _mirror(credit_memo: Memo, *, actor, memo_date, reason_name: str, reversing: bool) -> Memo:
+    memos, _ = _lock(credit_memo.pk, [], [])
+    memo = memos[credit_memo.pk]
+    _check_credit_memo(memo)
+    verb = "reversed" if reversing else "written off"
+    if memo.reversed or Memo.objects.filter(reversed_memo=memo).exists():
+        raise ValidationError(f"{memo.number} has already been reversed or written off.")
+    if memo.applied_amount or memo.refund_amount:
+        raise ValidationError(
+            f"{memo.number} has been applied or refunded: "
+            f"only a fully unapplied credit memo can be {verb}."
+        )
+    memo_date = memo_date or max(timezone.localdate(), memo.memo_date)
+    if memo_date < memo.memo_date:
+        raise ValidationError(
+            {"memo_date": f"The debit memo's date cannot be before {memo.memo_date:%Y-%m-%d}."}
+        )
+    ensure_open_period(memo_date, field="Memo Date")
+    reason = ReasonCode.objects.filter(
+        code_type=ReasonCodeType.DEBIT_MEMO, name=reason_name
+    ).first()
+    if reason is None:
+        raise ValidationError(
+            f"The debit memo reason code {reason_name!r} is missing; ask an admin to restore it."
+        )
+    debit = Memo.objects.create(
+        memo_type=MemoType.DEBIT,
+        number=next_number(NumberSeries.Key.DEBIT_MEMO),
+        account=memo.account,
+        currency=memo.currency,
+        status=MemoStatus.POSTED,
+        source=MemoSource.REVERSAL,
+        reversed_memo=memo,
+        memo_date=memo_date,
+        amount_excl_tax=memo.amount_excl_tax,
+        tax_amount=memo.tax_amount,
+        amount=memo.amount,
+        balance=memo.amount,
+        auto_pay=False,
+        reason_code=reason,
+        comments=f"{reason_name} of {memo.number}",
+        tax_auto_calculation=False,
+        posted_at=timezone.now(),
+        created_by=_user(actor),
+    )
+    items = [
+        MemoItem(
+            memo=debit,
+            sort_order=item.sort_order,
+            charge=item.charge,
+            charge_name=item.charge_name,
+            description=item.description,
+            service_start=item.service_start,
+            service_end=item.service_end,
+            quantity=item.quantity,
+            unit_of_measure=item.unit_of_measure,
+            unit_price=item.unit_price,
+            amount_excl_tax=item.amount_excl_tax,
+            tax_code=item.tax_code,
+            tax_mode=item.tax_mode,
+            tax_amount=item.tax_amount,
+            amount=item.amount,
+            balance=item.amount,
+        )
+        for item in MemoItem.objects.filter(memo=memo).order_by("sort_order", "id")
+    ]
+    MemoItem.objects.bulk_create(items)
+    record_event(
+        debit,
+        MemoEvent.Kind.CREATED,
+        actor=actor,
+        message=f"Created and posted to {reason_name.lower()} {memo.number}",
+        after={"status": "Posted", "amount": debit.amount},
+    )
+    target = ApplicationTarget(debit_memo=debit, amount=memo.amount)
+    apply_locked({debit.pk: debit, memo.pk: memo}, {}, memo.pk, [target], memo_date, actor)
+    if reversing:
+        Memo.objects.filter(pk=memo.pk).update(reversed=True)
+    kind = MemoEvent.Kind.REVERSED if reversing else MemoEvent.Kind.WRITTEN_OFF
+    record_event(
+        memo,
+        kind,
+        actor=actor,
+        message=f"{verb.capitalize()} by {debit.number}",
+        after={"debit_memo": debit.number, "reversed": reversing},
+    )
+    debit.refresh_from_db()
+    return debit
+
+
+def _user(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None
