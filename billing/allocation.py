@@ -12,9 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 from billing.money import ZERO, HasMinorUnit, quantum
 
 
-def prorate(
-    amount: Decimal, weights: list[Decimal], currency: HasMinorUnit | str
-) -> list[Decimal]:
+def prorate(amount: Decimal, weights: list[Decimal], currency: HasMinorUnit | str) -> list[Decimal]:
     """Shares of `amount` proportional to `weights`, summing exactly to `amount`."""
     if amount < 0 or any(w < 0 for w in weights):
         raise ValueError("Proration takes a non-negative amount and weights")

@@ -362,8 +362,12 @@ class MemoApplication(models.Model):
         ]
 
     def __str__(self) -> str:
-        target = self.invoice or self.debit_memo
-        return f"{self.credit_memo} {self.get_kind_display()} {self.amount} to {target}"
+        return f"{self.credit_memo} {self.get_kind_display()} {self.amount} to {self.target}"
+
+    @property
+    def target(self):
+        """The invoice or debit memo the credit went to."""
+        return self.invoice or self.debit_memo
 
 
 class MemoApplicationItem(models.Model):

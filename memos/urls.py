@@ -1,6 +1,6 @@
 from django.urls import path
 
-from memos import action_views, creation_views, views
+from memos import action_views, creation_views, settlement_views, transfer_views, views
 
 app_name = "memos"
 
@@ -10,6 +10,12 @@ urlpatterns = [
     path("memos/new/", creation_views.MemoFromChargesCreateView.as_view(), name="memo_create"),
     # Before memos/<number>/ too.
     path("memos/export.csv", views.MemoExportView.as_view(), name="memo_export"),
+    # Before memos/<number>/ too: "transfer" is not a memo number.
+    path(
+        "memos/transfer/",
+        transfer_views.MemoBulkTransferView.as_view(),
+        name="memo_bulk_transfer",
+    ),
     path("memos/<str:number>/", views.MemoDetailView.as_view(), name="memo_detail"),
     path("memos/<str:number>/post/", action_views.PostMemoView.as_view(), name="memo_post"),
     path("memos/<str:number>/unpost/", action_views.UnpostMemoView.as_view(), name="memo_unpost"),
@@ -24,6 +30,31 @@ urlpatterns = [
         "memos/<str:number>/transfer/",
         action_views.TransferStatusView.as_view(),
         name="memo_transfer",
+    ),
+    path(
+        "memos/<str:number>/apply/",
+        settlement_views.ApplyCreditMemoView.as_view(),
+        name="memo_apply",
+    ),
+    path(
+        "memos/<str:number>/applications/<int:application_id>/unapply/",
+        settlement_views.UnapplyView.as_view(),
+        name="memo_unapply",
+    ),
+    path(
+        "memos/<str:number>/refund/",
+        settlement_views.RefundCreditMemoView.as_view(),
+        name="memo_refund",
+    ),
+    path(
+        "memos/<str:number>/reverse/",
+        settlement_views.ReverseCreditMemoView.as_view(),
+        name="memo_reverse",
+    ),
+    path(
+        "memos/<str:number>/write-off/",
+        settlement_views.WriteOffCreditMemoView.as_view(),
+        name="memo_write_off",
     ),
     path(
         "invoices/<str:number>/memos/new/",

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -18,7 +19,15 @@ from billing.listing import FilteredListView
 from billing.money import format_money
 from billing.permissions import PermissionMixin
 from memos.filters import MemoFilterSet
-from memos.models import Memo, MemoApplication, MemoEvent, MemoItem, MemoStatus, Refund
+from memos.models import (
+    Memo,
+    MemoApplication,
+    MemoEvent,
+    MemoItem,
+    MemoStatus,
+    Refund,
+    TransferStatus,
+)
 
 
 class MemoListView(FilteredListView):
@@ -43,7 +52,26 @@ class MemoListView(FilteredListView):
             params.pop(param, None)
         query = params.urlencode()
         context["export_url"] = reverse("memos:memo_export") + (f"?{query}" if query else "")
+        # What a reviewer hands to the ledger (DOMAIN.md 2.5), whatever the list shows now.
+        context["not_transferred_export_url"] = (
+            reverse("memos:memo_export") + "?" + urlencode(NOT_TRANSFERRED_FILTERS)
+        )
+        # Reviewers select posted rows and mark them in bulk; the rows are already in memory and
+        # the permission check is cached on the user, so this costs no query per row.
+        may_transfer = self.request.user.has_perm(perms.CHANGE_TRANSFER)
+        context["bulk_transfer"] = may_transfer
+        context["bulk_transfer_rows"] = may_transfer and any(
+            memo.status == MemoStatus.POSTED for memo in context["rows"]
+        )
         return context
+
+
+# Posted memos not yet transferred to accounting: the same filters as the home page's "Review
+# transfers" link, so the export is exactly the list a reviewer lands on from there.
+NOT_TRANSFERRED_FILTERS = {
+    "status": MemoStatus.POSTED.value,
+    "transferred_to_accounting": TransferStatus.NO.value,
+}
 
 
 # --- CSV export ---------------------------------------------------------------------------------
@@ -205,7 +233,15 @@ def memo_actions(memo: Memo, user) -> dict[str, bool]:
     """What this user may do to this memo now: the page shows only these buttons."""
     draft, posted = memo.status == MemoStatus.DRAFT, memo.status == MemoStatus.POSTED
     may_process = user.has_perm(perms.PROCESS_MEMO)
+    open_credit = posted and memo.is_credit and memo.unapplied_amount > 0
+    untouched = open_credit and not memo.applied_amount and not memo.refund_amount
+    may_reverse = untouched and not memo.reversed and user.has_perm(perms.REVERSE_CREDIT_MEMO)
     return {
+        "apply": open_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
+        "refund": open_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
+        "unapply": posted and memo.is_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
+        "reverse": may_reverse,
+        "write_off": may_reverse,
         "post": draft and may_process,
         "recalculate_tax": draft and may_process and memo.tax_auto_calculation,
         "cancel": draft and may_process,

@@ -21,7 +21,8 @@ from billing import permissions as p
 from billing import roles
 from billing.factories import AccountFactory, BillRunFactory, InvoiceFactory, UserFactory
 from billing.permissions import PermissionMixin
-from memos.factories import MemoFactory
+from memos.factories import MemoApplicationFactory, MemoFactory
+from memos.models import MemoStatus
 
 SKIPPED_NAMESPACES = {"admin"}  # the Django admin has its own tests (tests/test_admin.py)
 AUTH_VIEWS = (auth_views.LoginView, auth_views.LogoutView)
@@ -44,6 +45,14 @@ KWARGS = {
     "memos:memo_delete": lambda o: {"number": o["memo"].number},
     "memos:memo_recalculate_tax": lambda o: {"number": o["memo"].number},
     "memos:memo_transfer": lambda o: {"number": o["memo"].number},
+    "memos:memo_apply": lambda o: {"number": o["memo"].number},
+    "memos:memo_unapply": lambda o: {
+        "number": o["memo"].number,
+        "application_id": o["application"].pk,
+    },
+    "memos:memo_refund": lambda o: {"number": o["memo"].number},
+    "memos:memo_reverse": lambda o: {"number": o["memo"].number},
+    "memos:memo_write_off": lambda o: {"number": o["memo"].number},
 }
 
 
@@ -78,10 +87,14 @@ def view_class(pattern: URLPattern):
 @pytest.fixture
 def objects(db):
     account = AccountFactory()
+    invoice = InvoiceFactory(account=account)
+    # A posted credit memo with credit left, so its apply and refund pages open.
+    memo = MemoFactory(account=account, status=MemoStatus.POSTED)
     return {
         "account": account,
-        "invoice": InvoiceFactory(account=account),
-        "memo": MemoFactory(account=account),
+        "invoice": invoice,
+        "memo": memo,
+        "application": MemoApplicationFactory(credit_memo=memo, invoice=invoice),
         "bill_run": BillRunFactory(),
     }
 

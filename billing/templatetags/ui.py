@@ -39,3 +39,9 @@ def changes(after, before):
     `event.after.items` would read the key "items" of the dict instead of its items."""
     before = before or {}
     return [(key, before.get(key), value) for key, value in (after or {}).items()]
+
+
+@register.filter
+def get_value(mapping, key):
+    """mapping[key] for dicts keyed by ids, in a template (empty when absent)."""
+    return mapping.get(key, "") if hasattr(mapping, "get") else ""

@@ -331,7 +331,14 @@ def unapply_credit_memo(
     )
     memo = memos[application.credit_memo_id]
     currency = memo.currency
+    if application.debit_memo_id and memos[application.debit_memo_id].reversed_memo_id == memo.pk:
+        raise ValidationError(
+            f"This application is part of the reversal (or write-off) of {memo.number} by "
+            f"{memos[application.debit_memo_id].number}: it cannot be unapplied."
+        )
     remaining = remaining_on(application)
+    if remaining <= 0:
+        raise ValidationError({"amount": "This application has been unapplied in full already."})
     amount = remaining if amount in (None, "") else validate_money(amount, currency)
     if amount <= 0 or amount > remaining:
         raise ValidationError(
@@ -358,9 +365,13 @@ def unapply_credit_memo(
     # What each item pair still holds, then the unapplied amount split over it in proportion.
     held: dict[tuple[int, int], Decimal] = {}
     items: dict[tuple[int, int], tuple] = {}
-    moves = MemoApplicationItem.objects.filter(
-        application__in=[application, *application.unapplications.all()]
-    ).select_related("credit_memo_item", "invoice_item", "debit_memo_item")
+    moves = (
+        MemoApplicationItem.objects.filter(
+            application__in=[application, *application.unapplications.all()]
+        )
+        .select_related("credit_memo_item", "invoice_item", "debit_memo_item")
+        .order_by("pk")
+    )
     for move in moves:
         target_item = move.invoice_item or move.debit_memo_item
         pair = (move.credit_memo_item_id, target_item.pk)

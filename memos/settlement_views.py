@@ -1,0 +1,314 @@
+"""Settling a posted credit memo from its page: apply, unapply, refund, reverse, write off."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views import View
+
+from billing import permissions as perms
+from billing.models import Invoice, InvoiceItem, InvoiceStatus
+from billing.money import ZERO, money_label
+from billing.permissions import PermissionMixin
+from memos.action_views import go_to
+from memos.forms import DateInput
+from memos.models import (
+    Memo,
+    MemoApplication,
+    MemoItem,
+    MemoStatus,
+    MemoType,
+    ReasonCode,
+    RefundMethod,
+)
+from memos.services import settlement
+
+
+def credit_memo_or_404(number: str) -> Memo:
+    return get_object_or_404(
+        Memo.objects.select_related("account", "currency"), number=number, memo_type=MemoType.CREDIT
+    )
+
+
+def parse_amount(raw: str) -> Decimal | None | str:
+    """A typed amount: None when empty, a Decimal, or the raw text when it is not a number
+    (the service then says so beside the row)."""
+    raw = (raw or "").strip().replace(",", "")
+    if not raw:
+        return None
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        return raw
+
+
+class ApplyCreditMemoView(PermissionMixin, View):
+    """/memos/<number>/apply/: the account's open invoices and debit memos, an amount per target
+    (or per item), an effective date, and the unapplied amount left updating as one types."""
+
+    permission_required = perms.SETTLE_CREDIT_MEMO
+    template_name = "memos/memo_apply.html"
+
+    def targets(self, memo: Memo) -> list[dict]:
+        invoices = (
+            Invoice.objects.filter(
+                account=memo.account,
+                currency=memo.currency,
+                status=InvoiceStatus.POSTED,
+                balance__gt=0,
+            )
+            .prefetch_related(
+                Prefetch(
+                    "items",
+                    queryset=InvoiceItem.objects.filter(balance__gt=0).order_by("sort_order", "id"),
+                )
+            )
+            .order_by("due_date", "number")
+        )
+        debit_memos = (
+            Memo.objects.filter(
+                account=memo.account,
+                currency=memo.currency,
+                memo_type=MemoType.DEBIT,
+                status=MemoStatus.POSTED,
+                balance__gt=0,
+            )
+            .prefetch_related(
+                Prefetch(
+                    "items",
+                    queryset=MemoItem.objects.filter(balance__gt=0).order_by("sort_order", "id"),
+                )
+            )
+            .order_by("memo_date", "number")
+        )
+        rows = [
+            {"key": f"invoice-{i.pk}", "doc": i, "kind": "Invoice", "date": i.due_date}
+            for i in invoices
+        ]
+        rows += [
+            {"key": f"debit-{m.pk}", "doc": m, "kind": "Debit memo", "date": m.memo_date}
+            for m in debit_memos
+        ]
+        return rows
+
+    def get(self, request, number):
+        memo = credit_memo_or_404(number)
+        if memo.status != MemoStatus.POSTED or memo.unapplied_amount <= 0:
+            messages.error(
+                request,
+                f"{memo.number} has nothing to apply: it is not posted or fully settled.",
+            )
+            return redirect(memo)
+        effective = max(timezone.localdate(), memo.memo_date)
+        return self.render(memo, self.targets(memo), {"effective_date": effective.isoformat()})
+
+    def post(self, request, number):
+        memo = credit_memo_or_404(number)
+        rows = self.targets(memo)
+        data = request.POST
+        chosen, errors, total = [], {}, ZERO
+        for row in rows:
+            key = row["key"]
+            header = parse_amount(data.get(f"{key}-amount"))
+            items = {}
+            for item in row["doc"].items.all():
+                value = parse_amount(data.get(f"{key}-item-{item.pk}"))
+                if value is not None:
+                    items[item.pk] = value
+            row["typed"] = data.get(f"{key}-amount", "")
+            row["typed_items"] = {
+                item.pk: data.get(f"{key}-item-{item.pk}", "") for item in row["doc"].items.all()
+            }
+            if header is None and not items:
+                continue
+            if isinstance(header, str) or any(isinstance(v, str) for v in items.values()):
+                errors[key] = ["Enter amounts as numbers, e.g. 125.50."]
+                continue
+            doc = row["doc"]
+            target = settlement.ApplicationTarget(
+                invoice=doc if isinstance(doc, Invoice) else None,
+                debit_memo=doc if isinstance(doc, Memo) else None,
+                amount=None if items else header,
+                item_amounts=items,
+                key=key,
+            )
+            chosen.append(target)
+            total += sum(items.values(), ZERO) if items else header
+        effective = (
+            forms.DateField().clean(data.get("effective_date"))
+            if data.get("effective_date")
+            else None
+        )
+        context = {"effective_date": data.get("effective_date", ""), "total": total}
+        if data.get("preview"):
+            return self.render(memo, rows, context, errors=errors, partial="remaining")
+        if not chosen and not errors:
+            errors["__all__"] = ["Enter an amount for at least one invoice or debit memo."]
+        if effective is None:
+            errors["effective_date"] = ["Enter the effective date."]
+        if not errors:
+            try:
+                applications = settlement.apply_credit_memo(
+                    credit_memo=memo, targets=chosen, effective_date=effective, actor=request.user
+                )
+            except ValidationError as exc:
+                errors = (
+                    exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+                )
+            else:
+                applied = sum((a.amount for a in applications), ZERO)
+                names = ", ".join(
+                    a.invoice.number if a.invoice_id else a.debit_memo.number for a in applications
+                )
+                messages.success(
+                    request,
+                    f"Applied {money_label(applied, memo.currency)} of {memo.number} to {names}.",
+                )
+                return go_to(request, memo.get_absolute_url())
+        return self.render(memo, rows, context, errors=errors)
+
+    def render(self, memo, rows, context, *, errors=None, partial=None) -> HttpResponse:
+        errors = errors or {}
+        for row in rows:
+            row["errors"] = errors.get(row["key"], [])
+        total = context.get("total", ZERO)
+        context.update(
+            memo=memo,
+            cur=memo.currency,
+            rows=rows,
+            page_errors=errors.get("__all__", []),
+            date_errors=errors.get("effective_date", []),
+            remaining=memo.unapplied_amount - total,
+            over=total > memo.unapplied_amount,
+        )
+        template = f"{self.template_name}#{partial}" if partial else self.template_name
+        response = TemplateResponse(self.request, template, context)
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class UnapplyView(PermissionMixin, View):
+    """Unapply (part of) one application, from the memo's applications table."""
+
+    http_method_names = ["post"]
+    permission_required = perms.SETTLE_CREDIT_MEMO
+
+    def post(self, request, number, application_id):
+        memo = credit_memo_or_404(number)
+        application = get_object_or_404(MemoApplication, pk=application_id, credit_memo=memo)
+        try:
+            effective = forms.DateField().clean(request.POST.get("effective_date"))
+            undone = settlement.unapply_credit_memo(
+                application=application,
+                amount=parse_amount(request.POST.get("amount")),
+                effective_date=effective,
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            target = application.invoice or application.debit_memo
+            messages.success(
+                request,
+                f"Unapplied {money_label(undone.amount, memo.currency)} from {target.number}.",
+            )
+        return go_to(request, memo.get_absolute_url())
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(label="Refund amount")
+    method = forms.ChoiceField(label="Method", choices=RefundMethod.choices)
+    refund_date = forms.DateField(label="Refund date", widget=DateInput())
+    reason_code = forms.ModelChoiceField(
+        label="Reason Code",
+        queryset=ReasonCode.objects.filter(code_type="refund", active=True),
+        empty_label=None,
+    )
+    comment = forms.CharField(
+        label="Comment", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class RefundCreditMemoView(PermissionMixin, View):
+    """/memos/<number>/refund/: refund (part of) the unapplied amount externally."""
+
+    permission_required = perms.SETTLE_CREDIT_MEMO
+    template_name = "memos/memo_refund.html"
+
+    def get(self, request, number):
+        memo = credit_memo_or_404(number)
+        if memo.status != MemoStatus.POSTED or memo.unapplied_amount <= 0:
+            messages.error(request, f"{memo.number} has nothing to refund.")
+            return redirect(memo)
+        initial = {
+            "amount": memo.unapplied_amount.quantize(Decimal(1).scaleb(-memo.currency.minor_unit)),
+            "refund_date": max(timezone.localdate(), memo.memo_date),
+            "reason_code": ReasonCode.objects.filter(code_type="refund", is_default=True).first(),
+        }
+        return self.render(memo, RefundForm(initial=initial))
+
+    def post(self, request, number):
+        memo = credit_memo_or_404(number)
+        form = RefundForm(request.POST)
+        if form.is_valid():
+            try:
+                refund = settlement.refund_credit_memo(
+                    credit_memo=memo, actor=request.user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                for field, errors in getattr(
+                    exc, "message_dict", {"__all__": exc.messages}
+                ).items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                messages.success(
+                    request,
+                    f"Refunded {money_label(refund.amount, memo.currency)} of {memo.number} "
+                    f"by {refund.get_method_display()} ({refund.number}).",
+                )
+                return go_to(request, memo.get_absolute_url())
+        return self.render(memo, form)
+
+    def render(self, memo, form):
+        return TemplateResponse(
+            self.request, self.template_name, {"memo": memo, "cur": memo.currency, "form": form}
+        )
+
+
+class ReverseCreditMemoView(PermissionMixin, View):
+    """Reverse (or write off) a posted credit memo with nothing applied: confirmed in a dialog."""
+
+    http_method_names = ["post"]
+    permission_required = perms.REVERSE_CREDIT_MEMO
+    service = staticmethod(settlement.reverse_credit_memo)
+    verb = "reversed"
+
+    def post(self, request, number):
+        memo = credit_memo_or_404(number)
+        try:
+            debit = type(self).service(credit_memo=memo, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                f"{memo.number} was {self.verb}: debit memo {debit.number} of "
+                f"{money_label(debit.amount, memo.currency)} was posted and the credit "
+                "applied to it.",
+            )
+        return go_to(request, memo.get_absolute_url())
+
+
+class WriteOffCreditMemoView(ReverseCreditMemoView):
+    service = staticmethod(settlement.write_off_credit_memo)
+    verb = "written off"

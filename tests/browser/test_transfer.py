@@ -1,0 +1,87 @@
+"""Reviewers mark memos Transferred to Accounting from the memo list, in place (DOMAIN.md 2.5)."""
+
+import re
+
+from playwright.sync_api import expect
+
+from billing.factories import AccountFactory
+from memos.factories import MemoFactory
+from memos.models import Memo, MemoStatus, MemoType, TransferStatus
+
+MARKER = "window.__memodeskNoReload"
+
+
+def test_reviewer_marks_a_memo_yes_in_place_and_the_operator_cannot_cancel_its_post(
+    page, sign_in, reviewer, operator
+):
+    memo = MemoFactory(status=MemoStatus.POSTED, account=AccountFactory(name="Globex"))
+    other = MemoFactory(status=MemoStatus.POSTED, memo_type=MemoType.DEBIT)
+
+    sign_in(reviewer)
+    page.get_by_role("link", name="Memos", exact=True).click()
+    expect(page).to_have_title("Memos · Memodesk")
+    page.evaluate(f"{MARKER} = 'still here'")
+    page.get_by_label(f"Transferred to Accounting for {memo.number}").select_option("yes")
+    control = page.locator(f"#transfer-{memo.number}")
+    expect(control).to_contain_text("Saved")
+    expect(control.get_by_test_id("transfer-value")).to_have_text("Yes")
+    # The control was swapped in place: the page (and its window) is the same one.
+    assert page.evaluate(MARKER) == "still here"
+    expect(page.get_by_label(f"Transferred to Accounting for {other.number}")).to_have_value("no")
+    memo.refresh_from_db()
+    assert memo.transferred_to_accounting == TransferStatus.YES
+    other.refresh_from_db()
+    assert other.transferred_to_accounting == TransferStatus.NO
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(operator)
+    page.goto(memo.get_absolute_url())
+    page.get_by_role("button", name="More").click()
+    page.get_by_role("button", name="Cancel Post").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Cancel Post").click()
+    expect(page.locator("#messages")).to_contain_text(
+        f"{memo.number} is Transferred to Accounting: Yes, so its post cannot be canceled."
+    )
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Posted")
+    memo.refresh_from_db()
+    assert memo.status == MemoStatus.POSTED
+
+
+def test_reviewer_marks_the_selected_memos_yes_in_bulk(page, sign_in, reviewer):
+    waiting = [
+        MemoFactory(status=MemoStatus.POSTED),
+        MemoFactory(status=MemoStatus.POSTED, memo_type=MemoType.DEBIT),
+        MemoFactory(status=MemoStatus.POSTED),
+    ]
+    draft = MemoFactory()
+    done = MemoFactory(status=MemoStatus.POSTED, transferred_to_accounting=TransferStatus.YES)
+
+    sign_in(reviewer)
+    page.get_by_role("link", name="Review transfers").click()
+    expect(page).to_have_url(re.compile(r"/memos/\?status=posted&transferred_to_accounting=no$"))
+    for memo in waiting:
+        expect(page.get_by_role("link", name=memo.number)).to_be_visible()
+    expect(page.get_by_role("link", name=draft.number)).to_have_count(0)
+    expect(page.get_by_role("link", name=done.number)).to_have_count(0)
+    page.evaluate(f"{MARKER} = 'still here'")
+
+    page.get_by_label("Select all posted memos on this page").check()
+    for memo in waiting:
+        expect(page.get_by_label(f"Select {memo.number}", exact=True)).to_be_checked()
+    page.get_by_label(f"Select {waiting[2].number}", exact=True).uncheck()
+    page.get_by_test_id("bulk-transfer").get_by_role("button", name="Yes").click()
+
+    expect(page.locator("#messages")).to_contain_text(
+        f"2 memos marked Transferred to Accounting: Yes: {waiting[0].number}, {waiting[1].number}."
+    )
+    # The filtered table was refreshed in place: the two marked memos have left it.
+    expect(page.get_by_role("link", name=waiting[0].number)).to_have_count(0)
+    expect(page.get_by_role("link", name=waiting[2].number)).to_be_visible()
+    assert page.evaluate(MARKER) == "still here"
+    assert [Memo.objects.get(pk=m.pk).transferred_to_accounting for m in waiting] == [
+        TransferStatus.YES,
+        TransferStatus.YES,
+        TransferStatus.NO,
+    ]
