@@ -1,6 +1,13 @@
 from django.urls import path
 
-from memos import action_views, creation_views, settlement_views, transfer_views, views
+from memos import (
+    action_views,
+    creation_views,
+    edit_views,
+    settlement_views,
+    transfer_views,
+    views,
+)
 
 app_name = "memos"
 
@@ -17,6 +24,7 @@ urlpatterns = [
         name="memo_bulk_transfer",
     ),
     path("memos/<str:number>/", views.MemoDetailView.as_view(), name="memo_detail"),
+    path("memos/<str:number>/edit/", edit_views.MemoEditView.as_view(), name="memo_edit"),
     path("memos/<str:number>/post/", action_views.PostMemoView.as_view(), name="memo_post"),
     path("memos/<str:number>/unpost/", action_views.UnpostMemoView.as_view(), name="memo_unpost"),
     path("memos/<str:number>/cancel/", action_views.CancelMemoView.as_view(), name="memo_cancel"),

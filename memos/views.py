@@ -247,4 +247,6 @@ def memo_actions(memo: Memo, user) -> dict[str, bool]:
         "cancel": draft and may_process,
         "unpost": posted and may_process,
         "delete": memo.status == MemoStatus.CANCELED and user.has_perm(perms.DELETE_MEMO),
+        # Header edits (DOMAIN.md 2.4): comments on any status, the rest as the status allows.
+        "edit": may_process,
     }

@@ -53,6 +53,7 @@ KWARGS = {
     "memos:memo_refund": lambda o: {"number": o["memo"].number},
     "memos:memo_reverse": lambda o: {"number": o["memo"].number},
     "memos:memo_write_off": lambda o: {"number": o["memo"].number},
+    "memos:memo_edit": lambda o: {"number": o["memo"].number},
 }
 
 
