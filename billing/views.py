@@ -109,7 +109,9 @@ class InvoiceDetailView(PermissionMixin, DetailView):
     slug_url_kwarg = "number"
 
     def get_queryset(self):
-        return Invoice.objects.select_related("account", "currency", "bill_run").prefetch_related(
+        queryset = Invoice.objects.select_related(
+            "account", "currency", "bill_run"
+        ).prefetch_related(
             Prefetch(
                 "items",
                 queryset=InvoiceItem.objects.select_related("tax_code").order_by(
@@ -117,6 +119,19 @@ class InvoiceDetailView(PermissionMixin, DetailView):
                 ),
             )
         )
+        if self.request.user.has_perm(perms.VIEW_MEMOS):
+            from memos.models import MemoApplication
+
+            # The credit applied to (and unapplied from) this invoice, in one query however many.
+            queryset = queryset.prefetch_related(
+                Prefetch(
+                    "applications",
+                    queryset=MemoApplication.objects.select_related(
+                        "credit_memo", "created_by"
+                    ).order_by("created_at", "id"),
+                )
+            )
+        return queryset
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -124,6 +139,7 @@ class InvoiceDetailView(PermissionMixin, DetailView):
             context["memos"] = list(
                 self.object.memos.select_related("reason_code").order_by("-memo_date", "-id")
             )
+            context["applications"] = list(self.object.applications.all())
         context["today"] = timezone.localdate()
         return context
 

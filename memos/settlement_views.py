@@ -17,7 +17,7 @@ from django.views import View
 
 from billing import permissions as perms
 from billing.models import Invoice, InvoiceItem, InvoiceStatus
-from billing.money import ZERO, money_label
+from billing.money import MONEY_DIGITS, MONEY_PLACES, ZERO, money_label
 from billing.permissions import PermissionMixin
 from memos.action_views import go_to
 from memos.forms import DateInput
@@ -49,6 +49,15 @@ def parse_amount(raw: str) -> Decimal | None | str:
         return Decimal(raw)
     except InvalidOperation:
         return raw
+
+
+def countable(value: Decimal) -> Decimal:
+    """What a typed amount adds to the running total: nothing when it is no usable amount (NaN,
+    Infinity, wider than the money columns), which the service then refuses beside its row.
+    Summing or formatting such a value would raise InvalidOperation instead."""
+    if not value.is_finite() or (value and value.adjusted() >= MONEY_DIGITS - MONEY_PLACES):
+        return ZERO
+    return value
 
 
 class ApplyCreditMemoView(PermissionMixin, View):
@@ -142,19 +151,23 @@ class ApplyCreditMemoView(PermissionMixin, View):
                 key=key,
             )
             chosen.append(target)
-            total += sum(items.values(), ZERO) if items else header
-        effective = (
-            forms.DateField().clean(data.get("effective_date"))
-            if data.get("effective_date")
-            else None
-        )
+            total += sum(map(countable, items.values()), ZERO) if items else countable(header)
+        date_errors = []
+        try:
+            effective = (
+                forms.DateField().clean(data.get("effective_date"))
+                if data.get("effective_date")
+                else None
+            )
+        except ValidationError as exc:  # a date the browser let through, or a hand-made POST
+            effective, date_errors = None, exc.messages
         context = {"effective_date": data.get("effective_date", ""), "total": total}
         if data.get("preview"):
             return self.render(memo, rows, context, errors=errors, partial="remaining")
         if not chosen and not errors:
             errors["__all__"] = ["Enter an amount for at least one invoice or debit memo."]
         if effective is None:
-            errors["effective_date"] = ["Enter the effective date."]
+            errors["effective_date"] = date_errors or ["Enter the effective date."]
         if not errors:
             try:
                 applications = settlement.apply_credit_memo(
