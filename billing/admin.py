@@ -18,8 +18,10 @@ from django.db import models
 from billing.models import (
     Account,
     AccountingPeriod,
+    BilledPeriod,
     BillingSettings,
     BillRun,
+    BillRunChunk,
     BillRunError,
     Charge,
     ChargePrice,
@@ -331,13 +333,13 @@ class UsageRecordAdmin(DocumentAdmin):
         "usage_date",
         "quantity",
         "unit_of_measure",
-        "billed_invoice_item",
+        "billed_period",
     ]
-    list_filter = [("billed_invoice_item", admin.EmptyFieldListFilter)]
+    list_filter = [("billed_period", admin.EmptyFieldListFilter)]
     list_select_related = [
         "subscription_charge__subscription",
         "subscription_charge__charge",
-        "billed_invoice_item__invoice",
+        "billed_period",
     ]
     search_fields = [
         "subscription_charge__subscription__number",
@@ -350,7 +352,7 @@ class UsageRecordAdmin(DocumentAdmin):
         "usage_date",
         "quantity",
         "unit_of_measure",
-        "billed_invoice_item",
+        "billed_period",
         "created_at",
     ]
 
@@ -526,9 +528,34 @@ class BillRunAdmin(DocumentAdmin):
                 ]
             },
         ),
-        ("Record", {"fields": ["created_by", "created_at", "started_at", "finished_at"]}),
+        (
+            "Record",
+            {"fields": ["message", "created_by", "created_at", "started_at", "finished_at"]},
+        ),
     ]
     editable_fields = ("name",)
+
+
+@admin.register(BillRunChunk)
+class BillRunChunkAdmin(DocumentAdmin):
+    list_display = ["bill_run", "sequence", "status", "attempts", "lease_owner", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["bill_run"]
+    search_fields = ["bill_run__number", "lease_owner"]
+    fields = [
+        "bill_run", "sequence", "status", "account_ids", "lease_owner", "lease_expires_at",
+        "attempts", "finished_at",
+    ]  # fmt: skip
+
+
+@admin.register(BilledPeriod)
+class BilledPeriodAdmin(DocumentAdmin):
+    list_display = ["subscription_charge", "period_start", "period_end", "bill_run"]
+    list_select_related = ["subscription_charge__subscription", "subscription_charge__charge",
+                           "bill_run"]  # fmt: skip
+    search_fields = ["subscription_charge__subscription__number", "bill_run__number"]
+    date_hierarchy = "period_start"
+    fields = ["subscription_charge", "period_start", "period_end", "bill_run"]
 
 
 @admin.register(BillRunError)

@@ -218,3 +218,22 @@ class BillRunErrorFactory(factory.django.DjangoModelFactory):
     bill_run = factory.SubFactory(BillRunFactory)
     account = factory.SubFactory(AccountFactory)
     reason = "Account has no bill-to contact"
+
+
+class BillRunChunkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.BillRunChunk
+
+    bill_run = factory.SubFactory(BillRunFactory)
+    sequence = factory.Sequence(lambda n: n + 1)
+    account_ids = factory.LazyFunction(list)
+
+
+class BilledPeriodFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.BilledPeriod
+
+    subscription_charge = factory.SubFactory(SubscriptionChargeFactory)
+    period_start = factory.LazyAttribute(lambda o: o.subscription_charge.start_date)
+    period_end = factory.LazyAttribute(lambda o: o.period_start)
+    bill_run = factory.SubFactory(BillRunFactory)

@@ -147,3 +147,22 @@ def post_invoice(*, invoice: Invoice) -> Invoice:
 def validate_amount(amount, account: Account, *, field: str = "Amount") -> Decimal:
     """A typed amount in the account's currency (too many decimals is an error)."""
     return validate_money(amount, account.currency, field=field)
+
+
+@transaction.atomic
+def cancel_invoice(*, invoice: Invoice) -> Invoice:
+    """Cancel a Draft invoice; the charge periods it billed can be billed again."""
+    from billing.bill_runs.ledger import release_billed_periods
+    from billing.models import BilledPeriod
+
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status != InvoiceStatus.DRAFT:
+        raise ValidationError(
+            f"Invoice {locked.number} is {locked.get_status_display()}; "
+            "only drafts can be canceled.",
+            code="not_draft",
+        )
+    locked.status = InvoiceStatus.CANCELED
+    locked.save(update_fields=["status"])
+    release_billed_periods(BilledPeriod.objects.filter(invoice_items__invoice=locked))
+    return locked

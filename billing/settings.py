@@ -121,6 +121,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# Bill runs (billing/bill_runs): accounts per chunk (one transaction each), how long a worker's
+# lease on a chunk lasts before another worker may take it over, and how many workers a run
+# asks for (each worker process takes one; more processes than this still help via takeovers).
+BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "200"))
+BILL_RUN_LEASE_SECONDS = int(os.environ.get("BILL_RUN_LEASE_SECONDS", "60"))
+BILL_RUN_WORKERS = int(os.environ.get("BILL_RUN_WORKERS", "4"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -123,6 +123,16 @@ class Memo(models.Model):
         related_name="credit_memos",
         verbose_name="Source",
     )
+    # Generation rules 3 and 4 pair a bill run's invoice and credit memo for an account: posting
+    # or canceling either does the same to the other.
+    coupled_invoice = models.OneToOneField(
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="coupled_credit_memo",
+        verbose_name="Coupled invoice",
+    )
     reversed_memo = models.OneToOneField(
         "self",
         on_delete=models.PROTECT,
@@ -266,6 +276,13 @@ class MemoItem(models.Model):
     charge = models.ForeignKey(Charge, on_delete=models.PROTECT, null=True, blank=True)
     subscription_charge = models.ForeignKey(
         SubscriptionCharge, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    billed_period = models.ForeignKey(
+        "billing.BilledPeriod",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="memo_items",
     )
     charge_name = models.CharField(max_length=255)
     description = models.CharField(max_length=500, blank=True)

@@ -1,7 +1,16 @@
 """The billing domain: reference data, accounts, catalog, subscriptions, invoices, bill runs."""
 
 from .accounts import Account, AccountStatus, batch_choices
-from .bill_runs import BillRun, BillRunError, BillRunScope, BillRunStatus
+from .bill_runs import (
+    RUNNING_STATUSES,
+    BilledPeriod,
+    BillRun,
+    BillRunChunk,
+    BillRunError,
+    BillRunScope,
+    BillRunStatus,
+    ChunkStatus,
+)
 from .catalog import BillingPeriod, Charge, ChargeModel, ChargePrice, ChargeType, Product
 from .invoices import Invoice, InvoiceItem, InvoiceStatus, TaxMode
 from .reference import (
@@ -25,6 +34,10 @@ __all__ = [
     "AccountingPeriod",
     "ApplicationRule",
     "BillRun",
+    "BillRunChunk",
+    "BilledPeriod",
+    "ChunkStatus",
+    "RUNNING_STATUSES",
     "BillRunError",
     "BillRunScope",
     "BillRunStatus",

@@ -25,6 +25,7 @@ class BillRunScope(models.TextChoices):
     ALL = "all", "All accounts"
     BATCH = "batch", "Batch and/or bill cycle day"
     ACCOUNT = "account", "Single account"
+    RETRY = "retry", "Failed accounts of another run"
 
 
 class BillRun(models.Model):
@@ -56,6 +57,8 @@ class BillRun(models.Model):
     invoices_generated = models.PositiveIntegerField(default=0)
     credit_memos_generated = models.PositiveIntegerField(default=0)
     zero_total_invoices = models.PositiveIntegerField(default=0)
+    # Why the last Post or Cancel did not go through (shown on the run's page until the next try).
+    message = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -93,6 +96,110 @@ class BillRun(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("billing:bill_run_detail", args=[self.number])
+
+    @property
+    def is_running(self) -> bool:
+        """Background work is under way (the page keeps polling)."""
+        return self.status in RUNNING_STATUSES
+
+    @property
+    def accounts_done(self) -> int:
+        return self.accounts_processed + self.accounts_failed
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.accounts_in_scope:
+            return 100 if self.finished_at else 0
+        return min(100, self.accounts_done * 100 // self.accounts_in_scope)
+
+    @property
+    def duration(self):
+        if self.started_at is None:
+            return None
+        from django.utils import timezone
+
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+RUNNING_STATUSES = frozenset(
+    {
+        BillRunStatus.PENDING,
+        BillRunStatus.PROCESSING,
+        BillRunStatus.POST_IN_PROGRESS,
+        BillRunStatus.CANCEL_IN_PROGRESS,
+    }
+)
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class BillRunChunk(models.Model):
+    """A slice of a run's accounts, billed in one transaction by whichever worker holds its lease.
+
+    The accounts are frozen when the run starts, so a chunk means the same work however often it
+    is taken over. A worker leases a chunk for BILL_RUN_LEASE_SECONDS; a chunk whose lease ran
+    out (its worker died) is taken over by the next worker that looks.
+    """
+
+    bill_run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="chunks")
+    sequence = models.PositiveIntegerField()
+    account_ids = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=ChunkStatus.choices, default=ChunkStatus.PENDING
+    )
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["bill_run", "sequence"]
+        indexes = [models.Index(fields=["bill_run", "status"], name="chunk_run_status")]
+        constraints = [
+            models.UniqueConstraint(fields=["bill_run", "sequence"], name="chunk_sequence_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill_run} chunk {self.sequence}"
+
+
+class BilledPeriod(models.Model):
+    """A charge period that has been billed: the unique constraint is what makes billing the same
+    period twice impossible, whatever workers, retries or concurrent runs do.
+
+    Recurring charges: one row per billing period. One-time charges: one row (the start date).
+    Usage charges: one row per bill run that billed usage, starting at the charged-through date;
+    the usage records it billed point to it. Releasing a period (its document is canceled)
+    deletes the row, which un-bills its usage records.
+    """
+
+    subscription_charge = models.ForeignKey(
+        "billing.SubscriptionCharge", on_delete=models.PROTECT, related_name="billed_periods"
+    )
+    period_start = models.DateField()
+    period_end = models.DateField()
+    bill_run = models.ForeignKey(
+        BillRun, on_delete=models.PROTECT, null=True, blank=True, related_name="billed_periods"
+    )
+
+    class Meta:
+        ordering = ["subscription_charge", "period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription_charge", "period_start"], name="billed_period_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")),
+                name="billed_period_end_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_charge_id} {self.period_start}..{self.period_end}"
 
 
 class BillRunError(models.Model):

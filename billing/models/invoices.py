@@ -94,6 +94,13 @@ class InvoiceItem(models.Model):
         blank=True,
         related_name="invoice_items",
     )
+    billed_period = models.ForeignKey(
+        "billing.BilledPeriod",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invoice_items",
+    )
     charge_name = models.CharField(max_length=255)
     description = models.CharField(max_length=500, blank=True)
     service_start = models.DateField(null=True, blank=True)

@@ -68,7 +68,7 @@ class SubscriptionCharge(models.Model):
 
 
 class UsageRecord(models.Model):
-    """Usage of a usage charge on a day; billed at most once (billed_invoice_item set)."""
+    """Usage of a usage charge on a day; billed at most once (billed_period set)."""
 
     subscription_charge = models.ForeignKey(
         SubscriptionCharge, on_delete=models.CASCADE, related_name="usage_records"
@@ -76,8 +76,8 @@ class UsageRecord(models.Model):
     usage_date = models.DateField()
     quantity = QuantityField()
     unit_of_measure = models.CharField(max_length=32, blank=True)
-    billed_invoice_item = models.ForeignKey(
-        "billing.InvoiceItem",
+    billed_period = models.ForeignKey(
+        "billing.BilledPeriod",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
@@ -89,6 +89,11 @@ class UsageRecord(models.Model):
         ordering = ["-usage_date", "id"]
         indexes = [
             models.Index(fields=["subscription_charge", "usage_date"], name="usage_charge_date"),
+            models.Index(
+                fields=["subscription_charge", "usage_date"],
+                condition=Q(billed_period__isnull=True),
+                name="usage_unbilled",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="usage_quantity_gt_0"),

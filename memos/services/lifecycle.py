@@ -17,9 +17,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import tax_engine
-from billing.models import Invoice, InvoiceStatus
+from billing.bill_runs.ledger import release_billed_periods
+from billing.models import BilledPeriod, Invoice, InvoiceStatus
 from billing.money import ZERO
-from billing.services import ensure_open_period
+from billing.services import cancel_invoice, ensure_open_period, post_invoice
 from memos.models import (
     Memo,
     MemoEvent,
@@ -47,7 +48,7 @@ def lock_memo(memo: Memo) -> Memo:
     # of=("self",): PostgreSQL cannot lock the nullable side of the invoice outer join.
     return (
         Memo.objects.select_for_update(of=("self",))
-        .select_related("currency", "account", "invoice", "reason_code")
+        .select_related("currency", "account", "invoice", "reason_code", "coupled_invoice")
         .get(pk=memo.pk)
     )
 
@@ -93,6 +94,11 @@ def post_memo(*, memo: Memo, actor) -> Memo:
         before={"status": "Draft"},
         after={"status": "Posted"},
     )
+    if locked.coupled_invoice_id:
+        # Generation rules 3 and 4: the run's invoice for the account posts with its credit memo.
+        coupled = Invoice.objects.get(pk=locked.coupled_invoice_id)
+        if coupled.status == InvoiceStatus.DRAFT:
+            post_invoice(invoice=coupled)
     if (
         locked.memo_type == MemoType.CREDIT
         and locked.apply_to_invoice_on_post
@@ -137,6 +143,12 @@ def unpost_memo(*, memo: Memo, actor) -> Memo:
             f"{locked.number} has credit applied to it: unapply that credit first.",
             code="settled",
         )
+    if locked.coupled_invoice_id and locked.coupled_invoice.status == InvoiceStatus.POSTED:
+        raise ValidationError(
+            f"{locked.number} was posted together with invoice {locked.coupled_invoice.number}, "
+            "and a posted invoice cannot be unposted.",
+            code="coupled",
+        )
     ensure_open_period(locked.memo_date, field="Memo Date")
     locked.status = MemoStatus.DRAFT
     locked.posted_at = None
@@ -170,6 +182,11 @@ def cancel_memo(*, memo: Memo, actor) -> Memo:
         after["tax_status"] = "Voided"
     locked.status = MemoStatus.CANCELED
     locked.save(update_fields=["status", "tax_status", "updated_at"])
+    if locked.source == MemoSource.BILL_RUN:
+        # The charge periods it credited can be billed again.
+        release_billed_periods(BilledPeriod.objects.filter(memo_items__memo=locked))
+    if locked.coupled_invoice_id and locked.coupled_invoice.status == InvoiceStatus.DRAFT:
+        cancel_invoice(invoice=locked.coupled_invoice)
     record_event(
         locked,
         MemoEvent.Kind.CANCELED,
@@ -247,6 +264,10 @@ def update_memo_header(
             raise ValidationError(f"{locked.number} is Canceled: only its comments can change.")
     change("comments", comments, "Comments")
     if memo_date is not None and memo_date != locked.memo_date:
+        if locked.source == MemoSource.BILL_RUN:
+            raise ValidationError(
+                {"memo_date": "A bill run's credit memo is dated its run's invoice date."}
+            )
         if locked.status != MemoStatus.DRAFT:
             raise ValidationError({"memo_date": "Memo Date can only change on a draft."})
         if locked.invoice_id and memo_date < locked.invoice.invoice_date:

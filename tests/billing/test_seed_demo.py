@@ -78,7 +78,7 @@ def digest() -> str:
         *Memo.objects.order_by("number").values_list("number", "account__number", "amount"),
         *UsageRecord.objects.order_by(
             "subscription_charge__subscription__number", "usage_date", "quantity"
-        ).values_list("usage_date", "quantity", "billed_invoice_item__invoice__number"),
+        ).values_list("usage_date", "quantity", "billed_period__invoice_items__invoice__number"),
     ]
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
@@ -125,8 +125,8 @@ class SeededDataTests(TestCase):
         assert sub_charges.filter(charged_through_date__isnull=True).exists()
         for sc in sub_charges.filter(subscription__account__currency="JPY"):
             assert sc.price == sc.price.to_integral_value()
-        billed = UsageRecord.objects.filter(billed_invoice_item__isnull=False).count()
-        unbilled = UsageRecord.objects.filter(billed_invoice_item__isnull=True).count()
+        billed = UsageRecord.objects.filter(billed_period__isnull=False).count()
+        unbilled = UsageRecord.objects.filter(billed_period__isnull=True).count()
         assert 0 < billed < unbilled
         # Some account's charges not yet billed total less than zero: the next bill run credits it.
         unbilled_totals = (

@@ -53,6 +53,7 @@ from billing.models import (
     Account,
     AccountingPeriod,
     AccountStatus,
+    BilledPeriod,
     BillingPeriod,
     Charge,
     ChargeModel,
@@ -544,11 +545,26 @@ def create_invoices(planned: list[PlannedInvoice]) -> None:
         invoice = create_invoice(
             account=plan.account, invoice_date=plan.invoice_date, lines=plan.lines, post=plan.post
         )
-        if plan.usage:
-            items = {item.sort_order: item for item in invoice.items.all()}
-            for sort_order, records in plan.usage.items():
-                for record in records:
-                    record.billed_invoice_item = items[sort_order]
+        record_billed_periods(invoice, plan)
+
+
+def record_billed_periods(invoice: Invoice, plan: PlannedInvoice) -> None:
+    """What a bill run would have recorded: each subscription line's billed period, and the
+    usage records it billed."""
+    items = [item for item in invoice.items.all() if item.subscription_charge_id]
+    periods = BilledPeriod.objects.bulk_create(
+        BilledPeriod(
+            subscription_charge_id=item.subscription_charge_id,
+            period_start=item.service_start,
+            period_end=item.service_end,
+        )
+        for item in items
+    )
+    for item, period in zip(items, periods, strict=True):
+        item.billed_period = period
+        for record in plan.usage.get(item.sort_order, []):
+            record.billed_period = period
+    InvoiceItem.objects.bulk_update(items, ["billed_period"])
 
 
 # --- Accounting periods ---------------------------------------------------------------------------
@@ -766,8 +782,8 @@ def summary() -> str:
             ),
             f"Catalog: {Product.objects.count()} products, {Charge.objects.count()} charges",
             f"Subscription charges: {SubscriptionCharge.objects.count()}, usage records: "
-            f"{usage_records.filter(billed_invoice_item__isnull=False).count()} billed, "
-            f"{usage_records.filter(billed_invoice_item__isnull=True).count()} unbilled",
+            f"{usage_records.filter(billed_period__isnull=False).count()} billed, "
+            f"{usage_records.filter(billed_period__isnull=True).count()} unbilled",
             f"Invoices: {invoices[InvoiceStatus.POSTED]} posted, "
             f"{invoices[InvoiceStatus.DRAFT]} draft",
             "Memos: " + ", ".join(f"{t} {s} {n}" for (t, s), n in sorted(memos.items())),
