@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Migrate, load the demo data into an empty database, then run the task worker and the web
-# server together; Ctrl-C stops both.
+# Migrate, load the demo data into an empty database, pick up bill runs a stopped worker left
+# under way, then run the task worker and the web server together; Ctrl-C stops both.
 run: $(STAMP)
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo --if-empty
+	$(RUN_ENV) $(BIN)/python manage.py resume_bill_runs
 	@echo "Memodesk on http://127.0.0.1:$(PORT)/ (Ctrl-C stops the server and the worker)"
 	@trap 'kill 0' INT TERM EXIT; \
 	$(RUN_ENV) $(BIN)/python manage.py db_worker --interval 1 & \

@@ -10,6 +10,7 @@ from billing.models import (
     Account,
     AccountStatus,
     BillRun,
+    BillRunScope,
     BillRunStatus,
     Currency,
     Invoice,
@@ -102,9 +103,11 @@ class BillRunFilterSet(django_filters.FilterSet):
     )
     status = django_filters.ChoiceFilter(choices=BillRunStatus.choices, empty_label="Any status")
     invoice_date = date_range("Invoice date")
+    target_date = date_range("Target date")
+    scope = django_filters.ChoiceFilter(choices=BillRunScope.choices, empty_label="Any scope")
 
     primary_filters = ("number", "status", "invoice_date")
 
     class Meta:
         model = BillRun
-        fields = ["number", "status", "invoice_date"]
+        fields = ["number", "status", "invoice_date", "target_date", "scope"]

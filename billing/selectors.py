@@ -9,6 +9,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -66,4 +67,17 @@ def account_balance(account: Account) -> Decimal:
         accounts_with_balance(Account.objects.filter(pk=account.pk))
         .values_list("balance", flat=True)
         .get()
+    )
+
+
+def search_accounts(query: str, *, limit: int = 20) -> list[Account]:
+    """Accounts whose number starts with, or whose name contains, `query` (the account
+    pickers' search), by number; none for an empty query."""
+    query = query.strip()
+    if not query:
+        return []
+    return list(
+        Account.objects.filter(Q(number__istartswith=query) | Q(name__icontains=query))
+        .select_related("currency")
+        .order_by("number")[:limit]
     )

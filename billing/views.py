@@ -1,4 +1,4 @@
-"""Read pages of the billing domain: home, accounts, invoices."""
+"""Read pages of the billing domain: home, accounts, invoices (bill runs: bill_run_views)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from django.utils import timezone
 from django.views.generic import DetailView, TemplateView
 
 from billing import permissions as perms
-from billing.filters import AccountFilterSet, BillRunFilterSet, InvoiceFilterSet
+from billing.filters import AccountFilterSet, InvoiceFilterSet
 from billing.listing import FilteredListView
-from billing.models import Account, BillRun, BillRunStatus, Invoice, InvoiceItem
+from billing.models import RUNNING_STATUSES, Account, BillRun, Invoice, InvoiceItem
 from billing.permissions import LOGIN_ONLY, PermissionMixin
 from billing.selectors import accounts_with_balance
 
@@ -32,14 +32,7 @@ class HomeView(PermissionMixin, TemplateView):
             context["attention"] = attention_counts(now=timezone.now())
         if user.has_perm(perms.VIEW_BILL_RUNS):
             context["running_bill_runs"] = list(
-                BillRun.objects.filter(
-                    status__in=[
-                        BillRunStatus.PENDING,
-                        BillRunStatus.PROCESSING,
-                        BillRunStatus.POST_IN_PROGRESS,
-                        BillRunStatus.CANCEL_IN_PROGRESS,
-                    ]
-                ).order_by("-created_at")[:10]
+                BillRun.objects.filter(status__in=RUNNING_STATUSES).order_by("-created_at")[:10]
             )
         return context
 
@@ -142,29 +135,3 @@ class InvoiceDetailView(PermissionMixin, DetailView):
             context["applications"] = list(self.object.applications.all())
         context["today"] = timezone.localdate()
         return context
-
-
-class BillRunListView(FilteredListView):
-    permission_required = perms.VIEW_BILL_RUNS
-    template_name = "billing/bill_run_list.html"
-    filterset_class = BillRunFilterSet
-    sort_fields = {
-        "number": "Bill Run Number",
-        "invoice_date": "Invoice Date",
-        "created_at": "Created",
-    }
-    default_sort = "-created_at"
-
-    def get_queryset(self):
-        return BillRun.objects.select_related("account")
-
-
-class BillRunDetailView(PermissionMixin, DetailView):
-    permission_required = perms.VIEW_BILL_RUNS
-    template_name = "billing/bill_run_detail.html"
-    context_object_name = "bill_run"
-    slug_field = "number"
-    slug_url_kwarg = "number"
-
-    def get_queryset(self):
-        return BillRun.objects.select_related("account", "created_by", "retry_of")

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -26,6 +25,7 @@ from billing import permissions as perms
 from billing.models import Account, Currency, Invoice, InvoiceStatus, TaxMode
 from billing.money import ZERO, minor_unit, quantum, round_money
 from billing.permissions import PermissionMixin
+from billing.selectors import search_accounts
 from memos import services
 from memos.forms import AccountChoiceForm, ChargeRowForm, InvoiceRowForm, MemoHeaderForm
 from memos.models import MemoType
@@ -429,14 +429,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
         return totals(rows.values(), [], engine_taxes=engine_taxes)
 
     def account_options(self, query: str) -> HttpResponse:
-        query = query.strip()
-        accounts = []
-        if query:
-            accounts = list(
-                Account.objects.filter(Q(number__istartswith=query) | Q(name__icontains=query))
-                .select_related("currency")
-                .order_by("number")[:ACCOUNT_SEARCH_LIMIT]
-            )
+        accounts = search_accounts(query, limit=ACCOUNT_SEARCH_LIMIT)
         return self.respond({"accounts": accounts}, partial="account_options")
 
     def render(self, account_form, header, rows, *, partial=None, page_errors=(), preview=None):

@@ -128,13 +128,14 @@ def _recurring_periods(sc: SubscriptionCharge, target_date: dt.date):
         if start > target_date or (end is not None and start > end):
             break
         period_end = add_months(sc.start_date, n * months) - ONE_DAY
-        if period_end < first_unbilled:
-            continue
         factor, note = Decimal(1), ""
         if end is not None and end < period_end:
             factor = Decimal((end - start).days + 1) / Decimal((period_end - start).days + 1)
             note = f"prorated to {end:%Y-%m-%d}"
             period_end = end
+        # Billed already (a prorated last period ends at the charge's end, not the period's).
+        if period_end < first_unbilled:
+            continue
         periods.append((start, period_end, factor, note))
     return periods
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from billing.bill_runs.chunk import ChunkResult, bill_accounts
@@ -198,7 +199,9 @@ def failure_reason(exc: Exception) -> str:
         return " ".join(exc.messages)
     from django.db import IntegrityError
 
-    if isinstance(exc, IntegrityError) and "billed_period_once" in str(exc):
+    # PostgreSQL names the constraint; SQLite names its columns.
+    duplicate = ("billed_period_once", "billing_billedperiod.period_start")
+    if isinstance(exc, IntegrityError) and any(text in str(exc) for text in duplicate):
         return "A charge period was already billed by another run (nothing was billed twice)."
     return f"{type(exc).__name__}: {exc}"[:1000]
 
@@ -216,8 +219,11 @@ def _finish_chunk(chunk: BillRunChunk, result: ChunkResult, *, failures) -> None
     BillRunChunk.objects.filter(pk=chunk.pk).update(
         status=ChunkStatus.DONE, finished_at=timezone.now()
     )
+    # Live progress only (finish_if_done recounts): capped at the scope, so a chunk redone after
+    # it was recorded cannot break bill_run_processed_lte_scope and wedge its worker.
+    processed = F("accounts_processed") + len(chunk.account_ids) - len(failures)
     BillRun.objects.filter(pk=chunk.bill_run_id).update(
-        accounts_processed=F("accounts_processed") + len(chunk.account_ids) - len(failures),
+        accounts_processed=Least(processed, F("accounts_in_scope")),
         accounts_failed=F("accounts_failed") + len(failures),
         invoices_generated=F("invoices_generated") + result.invoices,
         credit_memos_generated=F("credit_memos_generated") + result.credit_memos,

@@ -120,6 +120,18 @@ def retry_failed_accounts(*, bill_run: BillRun, actor) -> BillRun:
     )
 
 
+def _start_background(run: BillRun, status: str, task, actor) -> BillRun:
+    """Move the locked run to a transitional status; its task does the work."""
+    from billing import tasks
+
+    run.status = status
+    run.message = ""
+    run.save(update_fields=["status", "message"])
+    _enqueue(task, run.pk, getattr(actor, "pk", None))
+    tasks.watch(run.pk)
+    return run
+
+
 def _lock(bill_run: BillRun) -> BillRun:
     return BillRun.objects.select_for_update().get(pk=bill_run.pk)
 
@@ -140,12 +152,7 @@ def request_post(*, bill_run: BillRun, actor) -> BillRun:
     run = _lock(bill_run)
     if run.status != BillRunStatus.COMPLETED:
         raise _refuse(run, "posted", "Completed")
-    run.status = BillRunStatus.POST_IN_PROGRESS
-    run.message = ""
-    run.save(update_fields=["status", "message"])
-    _enqueue(tasks.post_bill_run, run.pk, getattr(actor, "pk", None))
-    tasks.watch(run.pk)
-    return run
+    return _start_background(run, BillRunStatus.POST_IN_PROGRESS, tasks.post_bill_run, actor)
 
 
 @transaction.atomic
@@ -202,12 +209,7 @@ def request_cancel(*, bill_run: BillRun, actor) -> BillRun:
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "finished_at"])
         return run
-    run.status = BillRunStatus.CANCEL_IN_PROGRESS
-    run.message = ""
-    run.save(update_fields=["status", "message"])
-    _enqueue(tasks.cancel_bill_run, run.pk, getattr(actor, "pk", None))
-    tasks.watch(run.pk)
-    return run
+    return _start_background(run, BillRunStatus.CANCEL_IN_PROGRESS, tasks.cancel_bill_run, actor)
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing import tax_engine
@@ -182,10 +183,19 @@ def cancel_memo(*, memo: Memo, actor) -> Memo:
         after["tax_status"] = "Voided"
     locked.status = MemoStatus.CANCELED
     locked.save(update_fields=["status", "tax_status", "updated_at"])
+    coupled_draft = (
+        locked.coupled_invoice_id and locked.coupled_invoice.status == InvoiceStatus.DRAFT
+    )
     if locked.source == MemoSource.BILL_RUN:
-        # The charge periods it credited can be billed again.
-        release_billed_periods(BilledPeriod.objects.filter(memo_items__memo=locked))
-    if locked.coupled_invoice_id and locked.coupled_invoice.status == InvoiceStatus.DRAFT:
+        # The charge periods it credited can be billed again, released in one go with its
+        # coupled invoice's: a charge can have periods on both (rule 3 leaves a credit's zero
+        # proration line on the invoice), and released apart its charged-through date would
+        # not move back over the earlier ones.
+        periods = Q(memo_items__memo=locked)
+        if coupled_draft:
+            periods |= Q(invoice_items__invoice_id=locked.coupled_invoice_id)
+        release_billed_periods(BilledPeriod.objects.filter(periods))
+    if coupled_draft:
         cancel_invoice(invoice=locked.coupled_invoice)
     record_event(
         locked,
