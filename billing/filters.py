@@ -81,11 +81,21 @@ class InvoiceFilterSet(django_filters.FilterSet):
         empty_label="Any",
     )
 
+    # The bill run's page links here for all of its invoices.
+    bill_run = django_filters.CharFilter(
+        label="Bill run",
+        field_name="bill_run__number",
+        lookup_expr="iexact",
+        widget=forms.TextInput(attrs={"placeholder": "BR-00000001"}),
+    )
+
     primary_filters = ("number", "account", "status", "invoice_date")
 
     class Meta:
         model = Invoice
-        fields = ["number", "account", "status", "invoice_date", "currency", "has_balance"]
+        fields = [
+            "number", "account", "status", "invoice_date", "currency", "has_balance", "bill_run",
+        ]  # fmt: skip
 
     def filter_account(self, queryset, name, value):
         value = value.strip()

@@ -123,6 +123,14 @@ class MemoFilterSet(django_filters.FilterSet):
         empty_label="Any",
     )
 
+    # The bill run's page links here for all of its credit memos.
+    bill_run = django_filters.CharFilter(
+        label="Bill run",
+        field_name="bill_run__number",
+        lookup_expr="iexact",
+        widget=forms.TextInput(attrs={"placeholder": "BR-00000001"}),
+    )
+
     primary_filters = ("number", "memo_type", "status", "account", "memo_date")
 
     class Meta:
@@ -138,6 +146,7 @@ class MemoFilterSet(django_filters.FilterSet):
             "transferred_to_accounting",
             "source",
             "tax_status",
+            "bill_run",
         ]
 
     def filter_account(self, queryset, name, value):
