@@ -1,9 +1,9 @@
 """Bill a chunk of accounts: a fixed number of set-based statements, whatever the chunk's size.
 
 Reads: the accounts, their due subscription charges (locked), their unbilled usage totals and
-the tax rates. Writes: bulk inserts of invoices, billed periods, items and credit memos, then
-set-based updates of usage records and charged-through dates. The numbering counters are taken
-once each, as late as possible, so the counter rows stay locked for the shortest time.
+the tax rates. Writes: a bulk insert of billed periods, set-based updates of usage records and
+charged-through dates, then bulk inserts of invoices, items and credit memos. The numbering
+counters are taken once each, last, so the counter rows stay locked for the shortest time.
 
 Why the usage total cannot miss a record: the subscription charge rows are locked FOR UPDATE
 first, and inserting a usage record takes a key-share lock on its charge, so no usage for these
@@ -15,7 +15,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 
 from billing.bill_runs.rating import DueLine, UsageTotal, rate_charge
 from billing.bill_runs.rules import AccountDocuments, split_documents
@@ -92,15 +104,16 @@ def bill_accounts(
         return ChunkResult(accounts=len(accounts))
 
     periods = _insert_billed_periods(bill_run, lines_by_account)
+    if usage:
+        _mark_usage_billed(bill_run, lines_by_account, periods, usage)
+    _advance_charged_through(charged_through)
+    # The documents last: they take the numbering counters, held until the chunk commits.
     invoices = _insert_invoices(bill_run, accounts, documents, periods)
     memos = create_bill_run_credit_memos(
         bill_run=bill_run,
         drafts=_credit_memo_drafts(accounts, documents, invoices, periods),
         reason_code=reason_code,
     )
-    if usage:
-        _mark_usage_billed(bill_run, [sc.pk for sc in charged_through if sc.pk in usage])
-    SubscriptionCharge.objects.bulk_update(charged_through, ["charged_through_date"])
     return ChunkResult(
         accounts=len(accounts),
         invoices=len(invoices),
@@ -121,6 +134,8 @@ def _due_sub_charges(bill_run: BillRun, account_ids: list[int]) -> list[Subscrip
             start_date__lte=target,
         )
         .filter(Q(charged_through_date__isnull=True) | Q(charged_through_date__lte=target))
+        # A one-time charge billed once is never due again.
+        .exclude(charge__charge_type=ChargeType.ONE_TIME, charged_through_date__gt=F("start_date"))
         .exclude(subscription__status=SubscriptionStatus.CANCELLED, subscription__end_date=None)
         .order_by("subscription__account_id", "subscription__number", "id")
     )
@@ -235,11 +250,35 @@ def _credit_memo_drafts(accounts, documents, invoices, periods) -> list[CreditMe
     ]
 
 
-def _mark_usage_billed(bill_run: BillRun, sub_charge_ids: list[int]) -> None:
-    """Point the usage records just totalled at their charge's period in this run."""
-    this_runs_period = BilledPeriod.objects.filter(
-        bill_run=bill_run, subscription_charge=OuterRef("subscription_charge")
-    ).values("pk")[:1]
-    _unbilled_usage(bill_run).filter(subscription_charge_id__in=sub_charge_ids).update(
-        billed_period=Subquery(this_runs_period)
+def _mark_usage_billed(bill_run: BillRun, lines_by_account, periods, usage) -> None:
+    """Point the usage records just totalled at the period that billed them: one UPDATE with
+    the period ids the chunk already has (a subquery per record would scan the run's periods)."""
+    period_of = {
+        line.sub_charge.pk: periods[id(line)].pk
+        for lines in lines_by_account.values()
+        for line in lines
+        if line.sub_charge.pk in usage
+    }
+    if not period_of:
+        return
+    _unbilled_usage(bill_run).filter(subscription_charge_id__in=period_of).update(
+        billed_period_id=Case(
+            *(When(subscription_charge_id=sc, then=Value(pk)) for sc, pk in period_of.items()),
+            output_field=IntegerField(),
+        )
+    )
+
+
+def _advance_charged_through(sub_charges: list[SubscriptionCharge]) -> None:
+    """One UPDATE, grouped by the new date (a run moves most charges to a handful of dates)."""
+    if not sub_charges:
+        return
+    by_date: dict = defaultdict(list)
+    for sc in sub_charges:
+        by_date[sc.charged_through_date].append(sc.pk)
+    SubscriptionCharge.objects.filter(pk__in=[sc.pk for sc in sub_charges]).update(
+        charged_through_date=Case(
+            *(When(pk__in=ids, then=Value(day)) for day, ids in by_date.items()),
+            output_field=DateField(),
+        )
     )

@@ -47,6 +47,11 @@ def lease_duration() -> timedelta:
     return timedelta(seconds=settings.BILL_RUN_LEASE_SECONDS)
 
 
+# A chunk taken over this many times (its workers died or it failed beyond the per-account
+# fallback) is given up, so that one poisoned chunk cannot keep a run Processing forever.
+MAX_CHUNK_ATTEMPTS = 5
+
+
 def new_worker_id() -> str:
     return uuid.uuid4().hex
 
@@ -154,6 +159,8 @@ def process_chunk(chunk_id: int, worker_id: str) -> bool:
     Returns False if the lease was lost on the way."""
     chunk = BillRunChunk.objects.select_related("bill_run").get(pk=chunk_id)
     run = chunk.bill_run
+    if chunk.attempts > MAX_CHUNK_ATTEMPTS:
+        return _give_up(chunk, worker_id)
     rule = BillingSettings.load().generation_rule
     reason_code = bill_run_reason_code()
     try:
@@ -191,6 +198,23 @@ def process_chunk(chunk_id: int, worker_id: str) -> bool:
             _finish_chunk(chunk, result, failures=failures)
     except LeaseLost:
         return False
+    return True
+
+
+def _give_up(chunk: BillRunChunk, worker_id: str) -> bool:
+    """A chunk whose workers kept dying: its accounts are recorded as failed, so the run can
+    finish and "Retry failed accounts" can bill them (what was billed is not billed again)."""
+    reason = (
+        f"Its chunk was started {chunk.attempts - 1} times without finishing; "
+        "retry the failed accounts."
+    )
+    try:
+        with transaction.atomic():
+            chunk = _hold_lease(chunk.pk, worker_id)
+            _finish_chunk(chunk, ChunkResult(), failures=[(a, reason) for a in chunk.account_ids])
+    except LeaseLost:
+        return False
+    logger.error("Gave up %s after %s attempts", chunk, chunk.attempts)
     return True
 
 

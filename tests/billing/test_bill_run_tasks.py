@@ -140,3 +140,30 @@ def test_account_page_offers_a_bill_run_for_that_account(client, operator, viewe
 
     client.force_login(viewer)
     assert "Bill this account" not in client.get(account.get_absolute_url()).content.decode()
+
+
+def test_a_chunk_started_too_often_is_given_up_and_its_accounts_recorded_failed(operator):
+    run = pending_run(operator)
+    runner.plan_chunks(run.pk)
+    chunk = BillRunChunk.objects.get(bill_run=run)
+    BillRunChunk.objects.filter(pk=chunk.pk).update(
+        status=ChunkStatus.RUNNING,
+        lease_owner="dead-worker",
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+        attempts=runner.MAX_CHUNK_ATTEMPTS,
+    )
+
+    runner.work(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == BillRunStatus.ERROR
+    assert (run.accounts_processed, run.accounts_failed) == (0, 3)
+    assert set(run.errors.values_list("account_id", flat=True)) == set(chunk.account_ids)
+    assert "retry the failed accounts" in run.errors.first().reason
+    assert not Invoice.objects.filter(bill_run=run).exists()
+    # Retrying bills them.
+    retry = services.retry_failed_accounts(bill_run=run, actor=operator)
+    runner.plan_chunks(retry.pk)
+    runner.work(retry.pk)
+    retry.refresh_from_db()
+    assert (retry.status, retry.invoices_generated) == (BillRunStatus.COMPLETED, 3)
