@@ -171,9 +171,19 @@ def bill_run_actions(run: BillRun, user) -> dict[str, bool]:
     return {
         "post": status == BillRunStatus.COMPLETED,
         "cancel": status in (BillRunStatus.PENDING, BillRunStatus.COMPLETED),
-        "delete": status in (BillRunStatus.CANCELED, BillRunStatus.ERROR),
+        # A run that generated documents keeps them, and so itself, unless the user may
+        # delete canceled memos (no default role may).
+        "delete": status in (BillRunStatus.CANCELED, BillRunStatus.ERROR)
+        and (
+            not (run.invoices_generated or run.credit_memos_generated)
+            or user.has_perm(perms.DELETE_MEMO)
+        ),
         "retry": finished and run.accounts_failed > 0,
     }
+
+
+def documents_generated(run: BillRun) -> int:
+    return run.invoices_generated + run.credit_memos_generated
 
 
 def documents_text(run: BillRun) -> str:
@@ -206,7 +216,11 @@ def dialog_texts(run: BillRun, totals: list[dict]) -> dict[str, str]:
     return {
         "post": f"Post {documents} of {number}{totals_text(totals)}?",
         "cancel": cancel,
-        "delete": f"Delete {number} and its canceled documents. This cannot be undone.",
+        "delete": (
+            f"Delete {number}"
+            + (" and its canceled documents" if documents_generated(run) else "")
+            + ". This cannot be undone."
+        ),
         "retry": (
             f"Start a new bill run for the {failed} failed account{'s' if failed != 1 else ''} "
             f"of {number}, with the same dates and charge types."
@@ -299,7 +313,11 @@ class BillRunCancelView(BillRunActionView):
 
 class BillRunDeleteView(BillRunActionView):
     def act(self, run: BillRun) -> str:
-        number = services.delete_bill_run(bill_run=run, actor=self.request.user)
+        number = services.delete_bill_run(
+            bill_run=run,
+            actor=self.request.user,
+            may_delete_documents=self.request.user.has_perm(perms.DELETE_MEMO),
+        )
         messages.success(self.request, f"{number} was deleted.")
         return reverse("billing:bill_run_list")
 

@@ -125,7 +125,7 @@ def bill_accounts(
 def _due_sub_charges(bill_run: BillRun, account_ids: list[int]) -> list[SubscriptionCharge]:
     """The accounts' charges that may owe something by the target date, locked."""
     target = bill_run.target_date
-    return list(
+    charges = list(
         SubscriptionCharge.objects.select_for_update(of=("self",))
         .select_related("subscription", "charge__tax_code")
         .filter(
@@ -137,8 +137,12 @@ def _due_sub_charges(bill_run: BillRun, account_ids: list[int]) -> list[Subscrip
         # A one-time charge billed once is never due again.
         .exclude(charge__charge_type=ChargeType.ONE_TIME, charged_through_date__gt=F("start_date"))
         .exclude(subscription__status=SubscriptionStatus.CANCELLED, subscription__end_date=None)
-        .order_by("subscription__account_id", "subscription__number", "id")
+        # Locked by id, as every other writer of charges locks them (no deadlocks); the
+        # documents list them by subscription.
+        .order_by("pk")
     )
+    charges.sort(key=lambda sc: (sc.subscription.account_id, sc.subscription.number, sc.pk))
+    return charges
 
 
 def _usage_totals(bill_run: BillRun, account_ids: list[int]) -> dict[int, UsageTotal]:
@@ -162,8 +166,15 @@ def _usage_totals(bill_run: BillRun, account_ids: list[int]) -> dict[int, UsageT
 
 
 def _unbilled_usage(bill_run: BillRun):
+    """Usage not billed yet, up to the target date and within its charge's (and subscription's)
+    end."""
     return UsageRecord.objects.filter(
-        billed_period__isnull=True, usage_date__lte=bill_run.target_date
+        Q(subscription_charge__end_date__isnull=True)
+        | Q(usage_date__lte=F("subscription_charge__end_date")),
+        Q(subscription_charge__subscription__end_date__isnull=True)
+        | Q(usage_date__lte=F("subscription_charge__subscription__end_date")),
+        billed_period__isnull=True,
+        usage_date__lte=bill_run.target_date,
     )
 
 

@@ -116,26 +116,31 @@ def rate_charge(
 def _recurring_periods(sc: SubscriptionCharge, target_date: dt.date):
     """(start, end, proration factor, note) of each period starting on or before the target
     date and not yet billed. Periods are counted from the charge's start date (billing in
-    advance); the last one is prorated by days when the charge ends inside it."""
+    advance); a period billed only in part (the charge ends inside it, or it was partly billed
+    before) is prorated by days."""
     months = BillingPeriod(sc.charge.billing_period).months
     first_unbilled = billing_start(sc)
     end = effective_end(sc)
     periods = []
     n = 0
     while len(periods) < MAX_PERIODS_PER_RUN:
-        start = add_months(sc.start_date, n * months)
+        full_start = add_months(sc.start_date, n * months)
         n += 1
+        full_end = add_months(sc.start_date, n * months) - ONE_DAY
+        if full_end < first_unbilled:
+            continue  # billed already
+        # A period billed in part (the charge's end was extended, or its dates moved) is
+        # billed from the charged-through date on, never from its start again.
+        start = max(full_start, first_unbilled)
         if start > target_date or (end is not None and start > end):
             break
-        period_end = add_months(sc.start_date, n * months) - ONE_DAY
+        period_end = min(full_end, end) if end is not None else full_end
         factor, note = Decimal(1), ""
-        if end is not None and end < period_end:
-            factor = Decimal((end - start).days + 1) / Decimal((period_end - start).days + 1)
-            note = f"prorated to {end:%Y-%m-%d}"
-            period_end = end
-        # Billed already (a prorated last period ends at the charge's end, not the period's).
-        if period_end < first_unbilled:
-            continue
+        if (start, period_end) != (full_start, full_end):
+            factor = Decimal((period_end - start).days + 1) / Decimal(
+                (full_end - full_start).days + 1
+            )
+            note = f"prorated {start:%Y-%m-%d} to {period_end:%Y-%m-%d}"
         periods.append((start, period_end, factor, note))
     return periods
 

@@ -25,7 +25,6 @@ from billing.bill_runs.chunk import ChunkResult, bill_accounts
 from billing.models import (
     Account,
     AccountStatus,
-    BillingSettings,
     BillRun,
     BillRunChunk,
     BillRunError,
@@ -34,6 +33,7 @@ from billing.models import (
     ChunkStatus,
     Invoice,
 )
+from memos.models import Memo
 from memos.services.bill_runs import bill_run_reason_code
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def process_chunk(chunk_id: int, worker_id: str) -> bool:
     run = chunk.bill_run
     if chunk.attempts > MAX_CHUNK_ATTEMPTS:
         return _give_up(chunk, worker_id)
-    rule = BillingSettings.load().generation_rule
+    rule = run.generation_rule
     reason_code = bill_run_reason_code()
     try:
         with transaction.atomic():
@@ -211,7 +211,13 @@ def _give_up(chunk: BillRunChunk, worker_id: str) -> bool:
     try:
         with transaction.atomic():
             chunk = _hold_lease(chunk.pk, worker_id)
-            _finish_chunk(chunk, ChunkResult(), failures=[(a, reason) for a in chunk.account_ids])
+            # Accounts billed one by one before the workers died keep their documents.
+            mine = {"bill_run_id": chunk.bill_run_id, "account_id__in": chunk.account_ids}
+            billed = set(Invoice.objects.filter(**mine).values_list("account_id", flat=True)) | set(
+                Memo.objects.filter(**mine).values_list("account_id", flat=True)
+            )
+            failures = [(a, reason) for a in chunk.account_ids if a not in billed]
+            _finish_chunk(chunk, ChunkResult(), failures=failures)
     except LeaseLost:
         return False
     logger.error("Gave up %s after %s attempts", chunk, chunk.attempts)
@@ -292,7 +298,9 @@ def finish_if_done(bill_run_id: int) -> BillRun | None:
         run.credit_memos_generated = counts["credit_memos"]
         run.accounts_failed = run.errors.count()
         run.accounts_processed = run.accounts_in_scope - run.accounts_failed
-        failed_all = run.accounts_failed and not run.accounts_processed
+        # Error only when nothing could be billed: a run with documents can be posted or canceled.
+        generated = run.invoices_generated + run.credit_memos_generated
+        failed_all = run.accounts_failed and not run.accounts_processed and not generated
         run.status = BillRunStatus.ERROR if failed_all else BillRunStatus.COMPLETED
         run.finished_at = timezone.now()
         run.save()

@@ -6,16 +6,18 @@ transaction, so the task exists exactly when the status says work is under way."
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 
-from billing.bill_runs.ledger import release_billed_periods
+from billing.bill_runs.ledger import check_nothing_billed_later, release_billed_periods
 from billing.models import (
     Account,
     BilledPeriod,
+    BillingSettings,
     BillRun,
     BillRunScope,
     BillRunStatus,
@@ -28,6 +30,8 @@ from billing.numbering import next_number
 from billing.services import ensure_open_period
 from memos.models import Memo, MemoStatus
 from memos.services.bill_runs import cancel_bill_run_credit_memos, post_bill_run_credit_memos
+
+logger = logging.getLogger(__name__)
 
 
 def _enqueue(task, *args) -> None:
@@ -92,6 +96,8 @@ def create_bill_run(
         include_usage=include_usage,
         auto_post=auto_post,
         retry_of=retry_of,
+        # The rule in force when the run is created, for all of its chunks.
+        generation_rule=BillingSettings.load().generation_rule,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     _enqueue(tasks.start_bill_run, run.pk)
@@ -169,18 +175,35 @@ def post_documents(*, bill_run: BillRun, actor) -> BillRun:
         run.message = "Not posted: " + " ".join(exc.messages)
         run.save(update_fields=["status", "message"])
         return run
-    drafts = Invoice.objects.filter(bill_run=run, status=InvoiceStatus.DRAFT)
-    draft_ids = list(drafts.values_list("pk", flat=True))
-    now = timezone.now()
-    Invoice.objects.filter(pk__in=draft_ids).update(
-        status=InvoiceStatus.POSTED, balance=F("amount"), posted_at=now
+    memo_ids, invoice_ids = _lock_drafts(run)
+    Invoice.objects.filter(pk__in=invoice_ids, status=InvoiceStatus.DRAFT).update(
+        status=InvoiceStatus.POSTED, balance=F("amount"), posted_at=timezone.now()
     )
-    InvoiceItem.objects.filter(invoice_id__in=draft_ids).update(balance=F("amount"))
-    post_bill_run_credit_memos(bill_run=run, actor=actor)
+    InvoiceItem.objects.filter(invoice_id__in=invoice_ids).update(balance=F("amount"))
+    post_bill_run_credit_memos(bill_run=run, memo_ids=memo_ids, actor=actor)
     run.status = BillRunStatus.POSTED
     run.message = ""
     run.save(update_fields=["status", "message"])
     return run
+
+
+def _lock_drafts(run: BillRun) -> tuple[list[int], list[int]]:
+    """Lock the run's draft memos, then its draft invoices, by id (the lock order every memo
+    service keeps), so an operator posting or canceling one of them meanwhile either finishes
+    first (and the document is no longer a draft here) or waits until the run's work is done."""
+    memo_ids = list(
+        Memo.objects.select_for_update()
+        .filter(bill_run=run, status=MemoStatus.DRAFT)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    invoice_ids = list(
+        Invoice.objects.select_for_update()
+        .filter(bill_run=run, status=InvoiceStatus.DRAFT)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return memo_ids, invoice_ids
 
 
 # --- Cancel ---------------------------------------------------------------------------------------
@@ -204,6 +227,7 @@ def request_cancel(*, bill_run: BillRun, actor) -> BillRun:
         raise ValidationError(
             f"{run.number} has posted documents, so it cannot be canceled.", code="has_posted"
         )
+    check_nothing_billed_later(BilledPeriod.objects.filter(bill_run=run))
     if run.status == BillRunStatus.PENDING:
         run.status = BillRunStatus.CANCELED
         run.finished_at = timezone.now()
@@ -218,15 +242,25 @@ def cancel_documents(*, bill_run: BillRun, actor) -> BillRun:
     run = _lock(bill_run)
     if run.status != BillRunStatus.CANCEL_IN_PROGRESS:
         return run
+    memo_ids, invoice_ids = _lock_drafts(run)
+    refusal = ""
     if has_posted_documents(run):  # posted one by one since the cancel was asked for
+        refusal = "some of its documents have been posted."
+    else:
+        try:
+            check_nothing_billed_later(BilledPeriod.objects.filter(bill_run=run))
+        except ValidationError as exc:
+            refusal = " ".join(exc.messages)
+    if refusal:
         run.status = BillRunStatus.COMPLETED
-        run.message = "Not canceled: some of its documents have been posted."
+        run.message = f"Not canceled: {refusal}"
         run.save(update_fields=["status", "message"])
         return run
-    Invoice.objects.filter(bill_run=run, status=InvoiceStatus.DRAFT).update(
+    Invoice.objects.filter(pk__in=invoice_ids, status=InvoiceStatus.DRAFT).update(
         status=InvoiceStatus.CANCELED
     )
-    cancel_bill_run_credit_memos(bill_run=run, actor=actor)
+    cancel_bill_run_credit_memos(bill_run=run, memo_ids=memo_ids, actor=actor)
+    # Every document of the run is now canceled (none posted, the drafts locked above).
     release_billed_periods(BilledPeriod.objects.filter(bill_run=run))
     run.status = BillRunStatus.CANCELED
     run.message = ""
@@ -236,23 +270,38 @@ def cancel_documents(*, bill_run: BillRun, actor) -> BillRun:
 
 # --- Delete ---------------------------------------------------------------------------------------
 @transaction.atomic
-def delete_bill_run(*, bill_run: BillRun, actor) -> str:
-    """Delete a Canceled or Error run with its canceled documents. Returns its number."""
+def delete_bill_run(*, bill_run: BillRun, actor, may_delete_documents: bool = False) -> str:
+    """Delete a Canceled or Error run. Its canceled documents go with it only for a user who may
+    delete canceled memos (DOMAIN.md 2.1: no default role may); otherwise a run that generated
+    documents stays, as their Source. Returns the run's number."""
     run = _lock(bill_run)
     if run.status not in (BillRunStatus.CANCELED, BillRunStatus.ERROR):
         raise _refuse(run, "deleted", "Canceled or Error")
+    invoices = Invoice.objects.filter(bill_run=run)
+    memos = Memo.objects.filter(bill_run=run)
     if (
-        Invoice.objects.filter(bill_run=run).exclude(status=InvoiceStatus.CANCELED).exists()
-        or Memo.objects.filter(bill_run=run).exclude(status=MemoStatus.CANCELED).exists()
+        invoices.exclude(status=InvoiceStatus.CANCELED).exists()
+        or memos.exclude(status=MemoStatus.CANCELED).exists()
     ):
         raise ValidationError(f"{run.number} still has documents that are not canceled.")
+    documents = invoices.count() + memos.count()
+    if documents and not may_delete_documents:
+        raise ValidationError(
+            f"{run.number} generated {documents} documents (now canceled); deleting them "
+            "needs the permission to delete canceled memos.",
+            code="has_documents",
+        )
     number = run.number
-    Memo.objects.filter(bill_run=run).delete()
-    Invoice.objects.filter(bill_run=run).delete()
+    for memo_number, amount in memos.values_list("number", "amount"):
+        logger.info("Memo %s (%s) deleted with bill run %s by %s", memo_number, amount, number,
+                    getattr(actor, "username", actor))  # fmt: skip
+    memos.delete()
+    invoices.delete()
     try:
         run.delete()
     except ProtectedError as exc:
         raise ValidationError(f"{number} cannot be deleted: {exc.args[0]}") from exc
+    logger.info("Bill run %s deleted by %s", number, getattr(actor, "username", actor))
     return number
 
 

@@ -8,6 +8,10 @@ from django.db.models import Q
 from django.urls import reverse
 
 from .accounts import Account, batch_choices
+from .reference import GenerationRule
+
+GENERATION_RULE_CHOICES = GenerationRule.choices
+DEFAULT_GENERATION_RULE = GenerationRule.NET_NEGATIVE_UNGROUPED
 
 
 class BillRunStatus(models.TextChoices):
@@ -45,6 +49,13 @@ class BillRun(models.Model):
     include_recurring = models.BooleanField("Recurring charges", default=True)
     include_usage = models.BooleanField("Usage charges", default=True)
     auto_post = models.BooleanField("Auto-post on completion", default=False)
+    generation_rule = models.CharField(
+        "Invoice/Credit Memo generation rule",
+        max_length=32,
+        choices=GENERATION_RULE_CHOICES,
+        default=DEFAULT_GENERATION_RULE,
+        help_text="The billing settings' rule when the run was created",
+    )
     status = models.CharField(
         max_length=20, choices=BillRunStatus.choices, default=BillRunStatus.PENDING
     )

@@ -93,46 +93,32 @@ def create_bill_run_credit_memos(
     return memos
 
 
-def post_bill_run_credit_memos(*, bill_run: BillRun, actor) -> int:
-    """Post the run's draft credit memos (set-based; the caller holds the run's lock and has
-    checked the period). Bill-run memos have no related invoice, so nothing is auto-applied."""
-    drafts = Memo.objects.filter(bill_run=bill_run, status=MemoStatus.DRAFT)
-    ids = list(drafts.values_list("pk", flat=True))
-    if not ids:
+def post_bill_run_credit_memos(*, bill_run: BillRun, memo_ids: list[int], actor) -> int:
+    """Post the run's draft credit memos `memo_ids`, which the caller has locked (with the run)
+    and whose period it has checked. Bill-run memos have no related invoice: nothing is
+    auto-applied."""
+    if not memo_ids:
         return 0
-    Memo.objects.filter(pk__in=ids).update(
-        status=MemoStatus.POSTED, posted_at=timezone.now(), updated_at=timezone.now()
+    now = timezone.now()
+    Memo.objects.filter(pk__in=memo_ids, status=MemoStatus.DRAFT).update(
+        status=MemoStatus.POSTED, posted_at=now, updated_at=now
     )
-    _record_all(
-        ids,
-        MemoEvent.Kind.POSTED,
-        actor,
-        f"Posted with bill run {bill_run.number}",
-        "Draft",
-        "Posted",
-    )
-    return len(ids)
+    _record_all(memo_ids, MemoEvent.Kind.POSTED, actor, f"Posted with bill run {bill_run.number}",
+                "Draft", "Posted")  # fmt: skip
+    return len(memo_ids)
 
 
-def cancel_bill_run_credit_memos(*, bill_run: BillRun, actor) -> list[int]:
-    """Cancel the run's draft credit memos; returns their ids (their billed periods are
-    released by the caller)."""
-    ids = list(
-        Memo.objects.filter(bill_run=bill_run, status=MemoStatus.DRAFT).values_list("pk", flat=True)
+def cancel_bill_run_credit_memos(*, bill_run: BillRun, memo_ids: list[int], actor) -> int:
+    """Cancel the run's draft credit memos `memo_ids`, locked by the caller (who releases
+    their billed periods)."""
+    if not memo_ids:
+        return 0
+    Memo.objects.filter(pk__in=memo_ids, status=MemoStatus.DRAFT).update(
+        status=MemoStatus.CANCELED, updated_at=timezone.now()
     )
-    if ids:
-        Memo.objects.filter(pk__in=ids).update(
-            status=MemoStatus.CANCELED, updated_at=timezone.now()
-        )
-        _record_all(
-            ids,
-            MemoEvent.Kind.CANCELED,
-            actor,
-            f"Canceled with bill run {bill_run.number}",
-            "Draft",
-            "Canceled",
-        )
-    return ids
+    _record_all(memo_ids, MemoEvent.Kind.CANCELED, actor,
+                f"Canceled with bill run {bill_run.number}", "Draft", "Canceled")  # fmt: skip
+    return len(memo_ids)
 
 
 def _record_all(ids, kind, actor, message, before, after) -> None:

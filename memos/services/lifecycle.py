@@ -193,6 +193,8 @@ def cancel_memo(*, memo: Memo, actor) -> Memo:
         # not move back over the earlier ones.
         periods = Q(memo_items__memo=locked)
         if coupled_draft:
+            # Memo, then invoice, then charges: the lock order of the bill run's own cancel.
+            Invoice.objects.select_for_update().get(pk=locked.coupled_invoice_id)
             periods |= Q(invoice_items__invoice_id=locked.coupled_invoice_id)
         release_billed_periods(BilledPeriod.objects.filter(periods))
     if coupled_draft:

@@ -620,7 +620,7 @@ def test_an_end_dated_charge_is_prorated_in_its_last_period_and_then_stops():
         (OCT_1, dt.date(2026, 10, 31), D(30)),
         (DAY, dt.date(2026, 11, 15), D(15)),  # 15 of November's 30 days
     ]
-    assert items[1].description.endswith("prorated to 2026-11-15")
+    assert items[1].description.endswith("prorated 2026-11-01 to 2026-11-15")
     assert ctd(sc) == dt.date(2026, 11, 16)
 
     # Fully billed: later runs bill nothing for it, and the account does not fail.
@@ -1313,7 +1313,11 @@ def test_delete_a_canceled_run_removes_it_and_its_documents(completed_run, opera
     invoice_ids = [i.pk for i in invoices_of(run)]
     memo_ids = [m.pk for m in memos_of(run)]
 
-    number = services.delete_bill_run(bill_run=run, actor=operator)
+    with pytest.raises(ValidationError, match="needs the permission to delete canceled memos"):
+        services.delete_bill_run(bill_run=run, actor=operator)
+    assert BillRun.objects.filter(pk=run.pk).exists()
+
+    number = services.delete_bill_run(bill_run=run, actor=operator, may_delete_documents=True)
 
     assert number == run.number
     assert not BillRun.objects.filter(pk=run.pk).exists()
