@@ -512,6 +512,7 @@ class BillRunAdmin(DocumentAdmin):
                     "include_recurring",
                     "include_usage",
                     "auto_post",
+                    "generation_rule",
                 ]
             },
         ),
