@@ -1,17 +1,22 @@
 """Memodesk settings: one env-driven module with safe defaults.
 
-Environment:
+Environment (the README's "Configuration" table says more):
     DJANGO_DEBUG            "1"/"true" turns debug on (off by default).
-    DJANGO_SECRET_KEY       required unless DJANGO_DEBUG is on.
+    DJANGO_SECRET_KEY       required unless DJANGO_SECRET_KEY_FILE is set or DJANGO_DEBUG is on.
+    DJANGO_SECRET_KEY_FILE  a file holding the key (`make run` generates one, untracked).
+    DJANGO_HTTPS            "0" when served over plain HTTP (`make run` on 127.0.0.1): no SSL
+                            redirect, no Secure cookies, no HSTS. On by default with debug off.
     DJANGO_ALLOWED_HOSTS    comma-separated host names (default: localhost names).
     DATABASE_URL            e.g. postgres://postgres@127.0.0.1:5432/memodesk (default: SQLite file).
     TAX_ENGINE_USERNAME / TAX_ENGINE_PASSWORD   credentials of the third-party tax engine.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,10 +35,25 @@ def env_list(name: str, default: str) -> list[str]:
 
 DEBUG = env_bool("DJANGO_DEBUG")
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+
+def read_secret_key() -> str:
+    """The key from DJANGO_SECRET_KEY, or from the file DJANGO_SECRET_KEY_FILE names."""
+    key = os.environ.get("DJANGO_SECRET_KEY", "")
+    path = os.environ.get("DJANGO_SECRET_KEY_FILE", "")
+    if not key and path:
+        try:
+            key = Path(path).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE {path}: {error}") from error
+    return key
+
+
+SECRET_KEY = read_secret_key()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for development).")
+        raise ImproperlyConfigured(
+            "Set DJANGO_SECRET_KEY or DJANGO_SECRET_KEY_FILE (or DJANGO_DEBUG=1 for development)."
+        )
     # Development only: a fixed key so sessions survive restarts of `make run`.
     SECRET_KEY = "django-insecure-memodesk-development-key-do-not-use-in-production"
 
@@ -54,6 +74,8 @@ INSTALLED_APPS = [
     "django_filters",
     "django_tasks",
     "django_tasks_db",
+    "axes",  # failed-login throttling per user and per IP
+    "csp",
     "bootstrap",  # django-bootstrap-static: Bootstrap's own files as static files, no CDN
     "billing",
     "memos",
@@ -61,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,7 +93,12 @@ MIDDLEWARE = [
     # Every page needs a session; htmx requests without one get HX-Redirect to the login page.
     "billing.middleware.HtmxAwareLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An idle session ends here, before any view runs (the login check above runs in process_view,
+    # after every middleware's request phase), so the request then counts as signed out.
+    "billing.middleware.IdleSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "billing.urls"
@@ -128,6 +156,27 @@ BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "200"))
 BILL_RUN_LEASE_SECONDS = int(os.environ.get("BILL_RUN_LEASE_SECONDS", "60"))
 BILL_RUN_WORKERS = int(os.environ.get("BILL_RUN_WORKERS", "4"))
 
+AUTHENTICATION_BACKENDS = [
+    # First: it refuses a locked-out user or IP before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Failed sign-ins (django-axes): after AXES_FAILURE_LIMIT failures for one username, or from one
+# IP address, sign-in is refused for that username or IP until the lockout ends or an admin deletes
+# the lockout in the Django admin ("Access attempts"). A success resets the username's count.
+AXES_FAILURE_LIMIT = int(os.environ.get("DJANGO_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("DJANGO_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "billing.auth.lockout_response"
+AXES_VERBOSE = False  # no banner on every start of every command
+# Behind a proxy the client address is the first of X-Forwarded-For; set how many proxies to trust.
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "0")) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -145,7 +194,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -164,11 +213,16 @@ WHITENOISE_AUTOREFRESH = DEBUG
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = 60 * 60 * 10  # a working day
+SESSION_COOKIE_AGE = 60 * 60 * 10  # a working day: the absolute limit of a session
+# A session unused this long ends too (billing/middleware.py IdleSessionTimeoutMiddleware).
+SESSION_IDLE_TIMEOUT = int(os.environ.get("DJANGO_SESSION_IDLE_MINUTES", "30")) * 60
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
+# A deployment serves HTTPS (behind a proxy that sets X-Forwarded-Proto); `make run` serves plain
+# HTTP on 127.0.0.1 and says so with DJANGO_HTTPS=0, which turns the HTTPS-only settings off.
+HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
+if HTTPS:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
@@ -176,6 +230,23 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# Content-Security-Policy (django-csp): only our own scripts and styles, none inline (no
+# `style=""`, no `hx-on`, no `<script>` bodies: behaviour lives in static/js, looks in static/css).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,

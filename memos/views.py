@@ -106,10 +106,16 @@ def plain_money(amount: Decimal | None, currency) -> str:
     return format_money(amount, currency).replace(",", "")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def spreadsheet_safe(text: str) -> str:
     # Typed text that starts like a formula would run as one when the file is opened in a
-    # spreadsheet; a leading apostrophe makes it plain text there.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    # spreadsheet, which skips leading blanks and line breaks before it decides; a leading
+    # apostrophe makes it plain text there.
+    if text[:1] in FORMULA_STARTS or text.lstrip(" \t\r\n")[:1] in FORMULA_STARTS[:4]:
+        return f"'{text}"
+    return text
 
 
 def memo_csv_row(memo: Memo) -> list[str]:

@@ -112,3 +112,38 @@ def test_production_settings_values():
         "False True True True True ['memodesk.example.com', 'admin.memodesk.example.com'] "
         "django.db.backends.sqlite3"
     )
+
+
+def test_the_secret_key_can_come_from_a_file(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(production_key() + "\n")
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SECRET_KEY_FILE=str(key_file),
+        DJANGO_ALLOWED_HOSTS="memodesk.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_missing_key_file_is_a_clear_error(tmp_path):
+    result = manage("check", DJANGO_SECRET_KEY_FILE=str(tmp_path / "nowhere"))
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY_FILE" in result.stderr and "ImproperlyConfigured" in result.stderr
+
+
+def test_plain_http_switches_the_https_only_settings_off():
+    """`make run` serves http://127.0.0.1 with debug off: Secure cookies would never come back."""
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+        "s.SECURE_HSTS_SECONDS)",
+        DJANGO_SECRET_KEY=production_key(),
+        DJANGO_HTTPS="0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False False False False 0"

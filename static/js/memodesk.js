@@ -37,3 +37,36 @@ document.addEventListener("shown.bs.modal", (event) => {
   const target = event.target.querySelector("[data-initial-focus]");
   if (target) target.focus();
 });
+
+// Behaviour that would otherwise be inline (the Content-Security-Policy forbids inline script):
+// a "select all" checkbox names the boxes it drives in data-select-all.
+document.addEventListener("change", (event) => {
+  const box = event.target.closest("[data-select-all]");
+  if (!box) return;
+  document.querySelectorAll(box.dataset.selectAll).forEach((other) => {
+    other.checked = box.checked;
+  });
+});
+
+// A "Remove" button in an item grid removes its row and the row of errors under it, then tells
+// the form (named in data-remove-row) that it changed, so the live totals follow.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-remove-row]");
+  if (!button) return;
+  const row = button.closest("tr");
+  const errors = row.nextElementSibling;
+  if (errors && errors.classList.contains("row-errors")) errors.remove();
+  row.remove();
+  htmx.trigger(button.dataset.removeRow, "change");
+});
+
+// A progress bar's width comes from data-progress (an inline style would be refused), on the
+// first load and after every htmx swap that brings a new bar.
+document.addEventListener("htmx:load", (event) => {
+  const root = event.detail.elt;
+  const bars = [...root.querySelectorAll("[data-progress]")];
+  if (root.matches("[data-progress]")) bars.push(root);
+  bars.forEach((bar) => {
+    bar.style.width = `${bar.dataset.progress}%`;
+  });
+});

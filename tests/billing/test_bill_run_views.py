@@ -342,7 +342,7 @@ def test_a_processing_run_polls_every_two_seconds(viewer_client):
     assert 'hx-trigger="every 2s"' in panel and 'hx-swap="outerHTML"' in panel
     assert 'aria-valuenow="4" aria-valuemin="0" aria-valuemax="10"' in panel
     assert "4 of 10 accounts" in panel
-    assert 'style="width: 40%"' in panel
+    assert 'data-progress="40"' in panel
     # The tab counts follow out of band.
     assert '<span id="tab-count-errors" hx-swap-oob="true">1</span>' in panel
 

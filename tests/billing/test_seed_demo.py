@@ -14,7 +14,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
-from django.test import TestCase
+from django.test import RequestFactory, TestCase
 
 from billing import roles
 from billing.models import (
@@ -88,7 +88,7 @@ class SeededDataTests(TestCase):
 
     @classmethod
     def setUpTestData(cls):
-        cls.output = seed()
+        cls.output = seed("--demo-users")
 
     def test_accounts_cover_currencies_batches_and_bill_cycle_days(self):
         accounts = Account.objects.all()
@@ -197,11 +197,17 @@ class SeededDataTests(TestCase):
             ("reviewer", roles.ACCOUNTING_REVIEWER),
             ("viewer", roles.BILLING_VIEWER),
         ]:
-            user = authenticate(username=username, password=README_PASSWORD)
+            user = authenticate(
+                RequestFactory().post("/login/"), username=username, password=README_PASSWORD
+            )
             assert user is not None, username
             assert list(user.groups.values_list("name", flat=True)) == [group]
             assert user.first_name and user.last_name
             assert user.is_superuser == user.is_staff == (username == "admin")
+
+    def test_the_output_says_the_demo_users_were_created(self):
+        assert "Created the demo users admin, operator, reviewer, viewer" in self.output
+        assert "'memodesk-demo'" in self.output
 
     def test_if_empty_on_a_seeded_database_creates_nothing(self):
         before = counts()
@@ -229,3 +235,19 @@ def test_two_runs_on_empty_databases_make_the_same_data():
     seed("--if-empty")
     assert list(Account.objects.values_list("number", "name")[:5]) == first_accounts
     assert digest() == first
+
+
+@pytest.mark.django_db
+def test_without_demo_users_no_user_can_sign_in():
+    """A production database never gets the published password: only `--demo-users` (which
+    `make run` passes, and only on an empty database) creates users that can sign in."""
+    out = seed()
+    assert "demo users" not in out
+    users = get_user_model().objects.all()
+    assert [u.username for u in users] == ["demo-data"]
+    assert not any(u.has_usable_password() or u.is_active or u.is_staff for u in users)
+    assert Memo.objects.exists()
+    assert set(Memo.objects.values_list("created_by__username", flat=True)) == {"demo-data"}
+    request = RequestFactory().post("/login/")
+    assert authenticate(request, username="demo-data", password=README_PASSWORD) is None
+    assert authenticate(request, username="admin", password=README_PASSWORD) is None

@@ -24,7 +24,7 @@ DEMO_PASSWORD = "memodesk-demo"
 def test_operator_runs_bills_for_all_demo_accounts_and_posts_the_run(
     page, sign_in, monkeypatch, django_user_model
 ):
-    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", "--demo-users", verbosity=0)
     operator = django_user_model.objects.get(username="operator")
     enqueue = services._enqueue
 
@@ -63,6 +63,9 @@ def test_operator_runs_bills_for_all_demo_accounts_and_posts_the_run(
         run.refresh_from_db()
         # The bar moves to each chunk's count.
         expect(progress).to_have_attribute("aria-valuenow", str(run.accounts_done))
+        # Its width is set from data-progress by our script (the CSP forbids an inline style).
+        bar = progress.locator(".progress-bar")
+        expect(bar).to_have_attribute("style", f"width: {run.progress_percent}%;")
         seen.append(run.accounts_done)
     assert len(seen) >= 3
     assert seen == sorted(set(seen))

@@ -674,6 +674,26 @@ def test_export_keeps_typed_text_from_running_as_a_formula(client):
     assert table[1][HEADER.index("Account Name")] == "'=HYPERLINK(1)"
 
 
+@pytest.mark.parametrize(
+    "name",
+    [" =HYPERLINK(1)", "\n=1+1", "\r\n@SUM(A1)", "  \t+1", " -2+3", "\t=1", "\r=1"],
+)
+def test_export_neutralises_formulas_behind_spaces_and_line_breaks(client, name):
+    """Spreadsheets skip leading blanks before they decide a cell is a formula."""
+    reason = ReasonCodeFactory(name="x" + name)  # a formula inside a name stays plain text
+    MemoFactory(account=AccountFactory(name=name), reason_code=reason)
+    table = exported(client.get(EXPORT))
+    assert table[1][HEADER.index("Account Name")] == "'" + name
+    assert table[1][HEADER.index("Reason Code")] == "x" + name
+
+
+@pytest.mark.parametrize("name", ["Acme", " Acme", "A=B", "", "1-2"])
+def test_export_leaves_plain_text_alone(client, name):
+    MemoFactory(account=AccountFactory(name=name))
+    table = exported(client.get(EXPORT))
+    assert table[1][HEADER.index("Account Name")] == name
+
+
 # --- permissions ----------------------------------------------------------------------------------
 
 

@@ -66,7 +66,7 @@ def row_errors(html: str, doc) -> str:
 
 
 def page_errors(html: str) -> str:
-    match = re.search(r'data-testid="page-errors">(.*?)</div>\s*<div class="mb-3"', html, re.S)
+    match = re.search(r'data-testid="page-errors">(.*?)</div>\s*<div class="mb-3', html, re.S)
     return match.group(1) if match else ""
 
 

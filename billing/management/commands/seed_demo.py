@@ -15,9 +15,12 @@ transaction:
   order and taxed by the built-in engine), posted except the latest one of a few accounts;
 - accounting periods: CLOSED_PERIOD closed, the months after it open;
 - a few credit and debit memos (draft and posted, from charges and from an invoice);
-- one demo user per role (DEMO_USERS), all with the password DEMO_PASSWORD.
+- with `--demo-users` only, one demo user per role (DEMO_USERS), all with the published password
+  DEMO_PASSWORD; without it, the demo memos are created by an inactive user that cannot sign in,
+  so the command never leaves a known password on a database.
 
-`--if-empty` does nothing when an account exists already (`make run` uses it).
+`--if-empty` does nothing when an account exists already (`make run` uses it with `--demo-users`,
+so the demo users are only ever created together with the demo data, in an empty database).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import factory.random
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
@@ -99,6 +103,16 @@ REDUCED_TAX = (
         (Decimal("5"), dt.date(2026, 1, 1), None),
     ],
 )
+
+
+def seed_data_user():
+    """The creator of the demo memos when no demo users are wanted: inactive, no password."""
+    user = get_user_model().objects.create(
+        username=DATA_USERNAME, first_name="Demo", last_name="data", is_active=False
+    )
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    return user
 
 
 # --- Catalog --------------------------------------------------------------------------------------
@@ -186,6 +200,7 @@ CLOSED_PERIOD = (2026, 7)
 OPEN_PERIODS = ((2026, 8), (2026, 9), (2026, 10), (2026, 11), (2026, 12), (2027, 1))
 
 # --- Users: username -> (first name, last name, groups, superuser) --------------------------------
+DATA_USERNAME = "demo-data"
 DEMO_USERS = {
     "admin": ("Dana", "Whitfield", [roles.BILLING_ADMIN], True),
     "operator": ("Oscar", "Martinez", [roles.BILLING_OPERATOR], False),
@@ -216,8 +231,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Do nothing if any account exists already.",
         )
+        parser.add_argument(
+            "--demo-users",
+            action="store_true",
+            help=f"Also create one user per role with the published password {DEMO_PASSWORD!r}.",
+        )
 
-    def handle(self, *args, if_empty: bool = False, **options):
+    def handle(self, *args, if_empty: bool = False, demo_users: bool = False, **options):
         if Account.objects.exists():
             if if_empty:
                 self.stdout.write("Accounts exist already: demo data not loaded.")
@@ -228,24 +248,31 @@ class Command(BaseCommand):
             )
         started = time.monotonic()
         with transaction.atomic():
-            seed_all()
+            seed_all(demo_users=demo_users)
         self.stdout.write(summary())
+        if demo_users:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Created the demo users {} with the password {!r}: for a demo only, never "
+                    "on a database with real data.".format(", ".join(DEMO_USERS), DEMO_PASSWORD)
+                )
+            )
         self.stdout.write(
             self.style.SUCCESS(f"Demo data loaded in {time.monotonic() - started:.1f}s.")
         )
 
 
-def seed_all() -> None:
+def seed_all(*, demo_users: bool = False) -> None:
     factory.random.reseed_random(SEED)
     rng = random.Random(SEED)
-    users = seed_users()
+    actor = seed_users()["operator"] if demo_users else seed_data_user()
     charges = seed_catalog()
     accounts = seed_accounts()
     planned, usage_records = seed_subscriptions(accounts, charges, rng)
     create_invoices(planned)
     UsageRecord.objects.bulk_create(usage_records)
     seed_periods()
-    seed_memos(charges, actor=users["operator"])
+    seed_memos(charges, actor=actor)
 
 
 # --- Users ----------------------------------------------------------------------------------------
@@ -789,6 +816,5 @@ def summary() -> str:
             "Memos: " + ", ".join(f"{t} {s} {n}" for (t, s), n in sorted(memos.items())),
             f"Accounting periods: {AccountingPeriod.objects.count()} "
             f"({AccountingPeriod.objects.filter(status=PeriodStatus.CLOSED).count()} closed)",
-            "Users (password {}): {}".format(DEMO_PASSWORD, ", ".join(DEMO_USERS)),
         ]
     )
