@@ -24,12 +24,12 @@ class HomeView(PermissionMixin, TemplateView):
     template_name = "billing/home.html"
 
     def get_context_data(self, **kwargs):
-        from memos.selectors import attention_counts
+        from memos.selectors import attention_items
 
         context = super().get_context_data(**kwargs)
         user = self.request.user
         if user.has_perm(perms.VIEW_MEMOS):
-            context["attention"] = attention_counts(now=timezone.now())
+            context["attention"] = attention_items(today=timezone.localdate())
         if user.has_perm(perms.VIEW_BILL_RUNS):
             context["running_bill_runs"] = list(
                 BillRun.objects.filter(status__in=RUNNING_STATUSES).order_by("-created_at")[:10]

@@ -4,22 +4,66 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Q
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
+from django.urls import reverse
+
+from memos.filters import MemoFilterSet
 from memos.models import Memo, MemoStatus, TaxStatus, TransferStatus
 
 DRAFT_AGE = dt.timedelta(days=1)
 
 
-def attention_counts(*, now: dt.datetime) -> dict[str, int]:
-    """What the home page asks an operator to look at, counted in one query."""
-    return Memo.objects.aggregate(
-        old_drafts=Count("pk", filter=Q(status=MemoStatus.DRAFT, created_at__lt=now - DRAFT_AGE)),
-        tax_errors=Count(
-            "pk", filter=Q(tax_status=TaxStatus.ERROR) & ~Q(status=MemoStatus.CANCELED)
+@dataclass(frozen=True)
+class AttentionItem:
+    key: str
+    title: str
+    link_label: str
+    count: int
+    url: str
+
+
+def attention_items(*, today: dt.date) -> list[AttentionItem]:
+    """What the home page asks an operator to look at.
+
+    Each figure is counted through the memo list's own FilterSet with the very filters its link
+    opens, so the count and the list behind the link always agree.
+    """
+    items = [
+        (
+            "old_drafts",
+            "Draft memos older than a day",
+            "Review drafts",
+            {"status": MemoStatus.DRAFT, "memo_date_before": (today - DRAFT_AGE).isoformat()},
         ),
-        awaiting_transfer=Count(
-            "pk",
-            filter=Q(status=MemoStatus.POSTED, transferred_to_accounting=TransferStatus.NO),
+        (
+            "tax_errors",
+            "Draft memos with Tax Status Error",
+            "Review tax errors",
+            # Posting is refused until tax is recalculated, so only drafts can carry the error.
+            {"status": MemoStatus.DRAFT, "tax_status": TaxStatus.ERROR},
         ),
-    )
+        (
+            "awaiting_transfer",
+            "Posted memos not transferred to accounting",
+            "Review transfers",
+            {"status": MemoStatus.POSTED, "transferred_to_accounting": TransferStatus.NO},
+        ),
+    ]
+    list_url = reverse("memos:memo_list")
+    result = []
+    for key, title, link_label, params in items:
+        filterset = MemoFilterSet(params, queryset=Memo.objects.all())
+        if not filterset.is_valid():  # a programming error: the filters above are fixed
+            raise ValueError(filterset.errors)
+        result.append(
+            AttentionItem(
+                key=key,
+                title=title,
+                link_label=link_label,
+                count=filterset.qs.order_by().count(),
+                url=f"{list_url}?{urlencode(params)}",
+            )
+        )
+    return result
