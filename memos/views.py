@@ -28,6 +28,7 @@ from memos.models import (
     Refund,
     TransferStatus,
 )
+from memos.services.lifecycle import unpost_refusal
 
 
 class MemoListView(FilteredListView):
@@ -235,13 +236,21 @@ class MemoDetailView(PermissionMixin, DetailView):
         return context
 
 
-def memo_actions(memo: Memo, user) -> dict[str, bool]:
-    """What this user may do to this memo now: the page shows only these buttons."""
+def memo_actions(memo: Memo, user) -> dict[str, bool | str]:
+    """What this user may do to this memo now: the page shows only these buttons.
+
+    An action the user may take but the memo's state refuses, where the rule is known before the
+    click, comes with its reason (`<action>_refused`): the page shows it disabled, saying why.
+    """
     draft, posted = memo.status == MemoStatus.DRAFT, memo.status == MemoStatus.POSTED
     may_process = user.has_perm(perms.PROCESS_MEMO)
     open_credit = posted and memo.is_credit and memo.unapplied_amount > 0
     untouched = open_credit and not memo.applied_amount and not memo.refund_amount
     may_reverse = untouched and not memo.reversed and user.has_perm(perms.REVERSE_CREDIT_MEMO)
+    unpost_refused = ""
+    if posted and may_process:
+        refusal = unpost_refusal(memo)
+        unpost_refused = refusal.messages[0] if refusal else ""
     return {
         "apply": open_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
         "refund": open_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
@@ -251,7 +260,8 @@ def memo_actions(memo: Memo, user) -> dict[str, bool]:
         "post": draft and may_process,
         "recalculate_tax": draft and may_process and memo.tax_auto_calculation,
         "cancel": draft and may_process,
-        "unpost": posted and may_process,
+        "unpost": posted and may_process and not unpost_refused,
+        "unpost_refused": unpost_refused,
         "delete": memo.status == MemoStatus.CANCELED and user.has_perm(perms.DELETE_MEMO),
         # Header edits (DOMAIN.md 2.4): comments on any status, the rest as the status allows.
         "edit": may_process,

@@ -123,34 +123,49 @@ def _auto_apply(memo: Memo, invoice: Invoice, actor) -> None:
         )
 
 
+def unpost_refusal(memo: Memo) -> ValidationError | None:
+    """Why Cancel Post would be refused for this Posted memo as it stands, or None.
+
+    The service raises it; the memo page shows it beside a disabled "Cancel Post", so an operator
+    learns the rule before the click, not after.
+    """
+    if memo.transferred_to_accounting == TransferStatus.YES:
+        return ValidationError(
+            f"{memo.number} is Transferred to Accounting: Yes, so its post cannot be canceled.",
+            code="transferred",
+        )
+    if memo.memo_type == MemoType.CREDIT and (memo.applied_amount or memo.refund_amount):
+        return ValidationError(
+            f"{memo.number} has been applied or refunded: unapply it and cancel its refunds "
+            "before canceling its post.",
+            code="settled",
+        )
+    if memo.memo_type == MemoType.DEBIT and memo.balance != memo.amount:
+        return ValidationError(
+            f"{memo.number} has credit applied to it: unapply that credit first.",
+            code="settled",
+        )
+    if memo.coupled_invoice_id and memo.coupled_invoice.status == InvoiceStatus.POSTED:
+        return ValidationError(
+            f"{memo.number} was posted together with invoice {memo.coupled_invoice.number}, "
+            "and a posted invoice cannot be unposted.",
+            code="coupled",
+        )
+    try:
+        ensure_open_period(memo.memo_date, field="Memo Date")
+    except ValidationError as closed:
+        return closed
+    return None
+
+
 @transaction.atomic
 def unpost_memo(*, memo: Memo, actor) -> Memo:
     """Cancel Post: back to Draft, unless settled in any way or already in the ledger."""
     locked = lock_memo(memo)
     _transition(locked, MemoStatus.DRAFT, "unposted")
-    if locked.transferred_to_accounting == TransferStatus.YES:
-        raise ValidationError(
-            f"{locked.number} is Transferred to Accounting: Yes, so its post cannot be canceled.",
-            code="transferred",
-        )
-    if locked.memo_type == MemoType.CREDIT and (locked.applied_amount or locked.refund_amount):
-        raise ValidationError(
-            f"{locked.number} has been applied or refunded: unapply it and cancel its refunds "
-            "before canceling its post.",
-            code="settled",
-        )
-    if locked.memo_type == MemoType.DEBIT and locked.balance != locked.amount:
-        raise ValidationError(
-            f"{locked.number} has credit applied to it: unapply that credit first.",
-            code="settled",
-        )
-    if locked.coupled_invoice_id and locked.coupled_invoice.status == InvoiceStatus.POSTED:
-        raise ValidationError(
-            f"{locked.number} was posted together with invoice {locked.coupled_invoice.number}, "
-            "and a posted invoice cannot be unposted.",
-            code="coupled",
-        )
-    ensure_open_period(locked.memo_date, field="Memo Date")
+    refusal = unpost_refusal(locked)
+    if refusal is not None:
+        raise refusal
     locked.status = MemoStatus.DRAFT
     locked.posted_at = None
     locked.save(update_fields=["status", "posted_at", "updated_at"])

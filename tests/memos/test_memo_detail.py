@@ -91,3 +91,49 @@ def test_items_show_source_tax_mode_and_amounts_in_the_memo_currency(operator_cl
     html = operator_client.get(memo.get_absolute_url()).content.decode()
     assert "Platform" in html and "October credit" in html and "Catalog charge" in html
     assert "Tax-Excluded" in html and "Applied (USD)" in html and "Unapplied (USD)" in html
+
+
+# --- Cancel Post: offered only where it would be accepted; otherwise the reason, before the click
+
+
+def more_menu(client, memo) -> str:
+    html = client.get(memo.get_absolute_url()).content.decode()
+    return html.split('data-testid="memo-actions"')[1].split("</ul>")[0]
+
+
+@pytest.mark.parametrize(
+    "state, reason",
+    [
+        ({"transferred_to_accounting": "yes"}, "is Transferred to Accounting: Yes"),
+        ({"applied_amount": "10", "unapplied_amount": "34"}, "has been applied or refunded"),
+        ({"refund_amount": "4", "unapplied_amount": "40"}, "has been applied or refunded"),
+    ],
+    ids=["transferred", "applied", "refunded"],
+)
+def test_cancel_post_is_shown_disabled_with_the_reason(operator_client, state, reason):
+    memo = MemoFactory(status="posted", **{"unapplied_amount": "44", **state})
+    menu = more_menu(operator_client, memo)
+    assert 'data-bs-target="#confirm-unpost"' not in menu
+    assert 'data-testid="unpost-refused"' in menu
+    assert reason in menu
+
+
+def test_cancel_post_is_refused_on_a_debit_memo_with_credit_applied(operator_client):
+    memo = MemoFactory(memo_type=MemoType.DEBIT, status="posted", balance="20")
+    menu = more_menu(operator_client, memo)
+    assert 'data-bs-target="#confirm-unpost"' not in menu
+    assert "has credit applied to it" in menu
+
+
+def test_cancel_post_is_offered_on_an_untouched_posted_memo(operator_client):
+    memo = MemoFactory(status="posted", unapplied_amount="44")
+    menu = more_menu(operator_client, memo)
+    assert 'data-bs-target="#confirm-unpost"' in menu
+    assert "unpost-refused" not in menu
+
+
+def test_a_viewer_sees_neither(client, viewer):
+    memo = MemoFactory(status="posted", unapplied_amount="44", transferred_to_accounting="yes")
+    client.force_login(viewer)
+    html = client.get(memo.get_absolute_url()).content.decode()
+    assert "Cancel Post" not in html
