@@ -70,3 +70,44 @@ document.addEventListener("htmx:load", (event) => {
     bar.style.width = `${bar.dataset.progress}%`;
   });
 });
+
+// The filter form always says what the address says. A chip, a sort header or a page link
+// changes the list and the URL without the form, and Back or Forward restores the page from
+// htmx's history cache, whose snapshot keeps the form's markup but not what was chosen in it:
+// without this, the form would show "Any" while the table stays filtered, and the next change
+// would silently drop (or bring back) a filter. The field being typed in is left alone.
+function syncFilterForm() {
+  const form = document.getElementById("filter-form");
+  if (!form) return;
+  const params = new URLSearchParams(window.location.search);
+  for (const field of form.elements) {
+    if (!field.name || field === document.activeElement) continue;
+    if (["submit", "button", "hidden"].includes(field.type)) continue;
+    const values = params.getAll(field.name);
+    if (field.type === "checkbox" || field.type === "radio") {
+      field.checked = values.includes(field.value);
+    } else if (field.tagName === "SELECT") {
+      field.value = values[0] ?? "";
+      if (field.selectedIndex === -1) field.selectedIndex = 0;
+    } else {
+      field.value = values[0] ?? "";
+    }
+  }
+}
+["htmx:pushedIntoHistory", "htmx:replacedInHistory", "htmx:historyRestore"].forEach((name) =>
+  document.addEventListener(name, syncFilterForm),
+);
+window.addEventListener("popstate", () => setTimeout(syncFilterForm));
+window.addEventListener("pageshow", syncFilterForm);
+
+// A filter form sends only the filters that are set, so the address a list is bookmarked or
+// shared by reads "?status=posted", not a dozen empty parameters.
+document.addEventListener("htmx:configRequest", (event) => {
+  if (event.detail.verb !== "get" || event.detail.elt.id !== "filter-form") return;
+  const data = event.detail.formData;
+  for (const name of new Set(data.keys())) {
+    const kept = data.getAll(name).filter((value) => value !== "");
+    data.delete(name);
+    kept.forEach((value) => data.append(name, value));
+  }
+});
