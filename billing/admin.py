@@ -18,6 +18,7 @@ from django.db import models
 from billing.models import (
     Account,
     AccountingPeriod,
+    AccountingPeriodEvent,
     BilledPeriod,
     BillingSettings,
     BillRun,
@@ -324,6 +325,18 @@ class SubscriptionChargeAdmin(ReferenceAdmin):
 
 
 # Documents
+
+
+@admin.register(AccountingPeriodEvent)
+class AccountingPeriodEventAdmin(DocumentAdmin):
+    """A period's history is append-only: billing.period_services writes it."""
+
+    list_display = ["period_name", "kind", "actor", "at", "reason"]
+    list_filter = ["kind"]
+    list_select_related = ["actor"]
+    search_fields = ["period_name", "reason"]
+    date_hierarchy = "at"
+    fields = ["period", "period_name", "kind", "actor", "at", "reason", "before", "after"]
 
 
 @admin.register(UsageRecord)

@@ -15,6 +15,7 @@ from billing import factories as bf
 from billing.models import (
     Account,
     AccountingPeriod,
+    AccountingPeriodEvent,
     BilledPeriod,
     BillingSettings,
     BillRun,
@@ -55,6 +56,7 @@ APPS = ("billing", "memos")
 CASES = {
     Currency: (lambda: bf.currency("EUR"), lambda o: o.code),
     AccountingPeriod: (bf.AccountingPeriodFactory, lambda o: o.name),
+    AccountingPeriodEvent: (bf.AccountingPeriodEventFactory, lambda o: o.period_name),
     TaxCode: (bf.TaxCodeFactory, lambda o: o.code),
     TaxRate: (bf.TaxRateFactory, lambda o: o.tax_code.code),
     NumberSeries: (

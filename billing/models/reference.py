@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -45,7 +46,13 @@ class AccountingPeriodQuerySet(models.QuerySet):
 
 
 class AccountingPeriod(models.Model):
-    """A named accounting period. No document date may fall in a closed one."""
+    """A named accounting period. No document date may fall in a closed one.
+
+    Written only by billing.period_services: periods never overlap (checked there, and on
+    PostgreSQL also by the exclusion constraint `accounting_period_no_overlap`, which migration
+    0005 adds outside the model state because SQLite has no such constraint), a Closed period's
+    dates never change, and closing and reopening are recorded in AccountingPeriodEvent.
+    """
 
     name = models.CharField(max_length=64, unique=True)
     start_date = models.DateField()
@@ -60,11 +67,53 @@ class AccountingPeriod(models.Model):
             models.CheckConstraint(
                 condition=Q(end_date__gte=models.F("start_date")),
                 name="accounting_period_end_after_start",
+                violation_error_message="The end date cannot be before the start date.",
             ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class AccountingPeriodEvent(models.Model):
+    """A period's history: who created, changed, closed, reopened or deleted it, when and why.
+
+    It outlives the period: a deleted period's events keep its name (`period` becomes null).
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Changed"
+        CLOSED = "closed", "Closed"
+        REOPENED = "reopened", "Reopened"
+        DELETED = "deleted", "Deleted"
+
+    period = models.ForeignKey(
+        AccountingPeriod, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    period_name = models.CharField("Period", max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField(blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            # DOMAIN.md 1: closing and reopening are recorded with why.
+            models.CheckConstraint(
+                condition=~Q(kind__in=["closed", "reopened"]) | ~Q(reason=""),
+                name="accounting_period_event_close_reopen_has_reason",
+                violation_error_message="Closing or reopening a period needs a reason.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period_name} {self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class TaxCode(models.Model):
