@@ -19,7 +19,12 @@ from django.db import models
 from django.template.response import TemplateResponse
 
 from billing import period_services, permissions
-from billing.admin_writes import ServiceWritesAdmin, refusal_text, refusals_as_messages
+from billing.admin_writes import (
+    ServiceWritesAdmin,
+    WordsAdmin,
+    refusal_text,
+    refusals_as_messages,
+)
 from billing.models import (
     Account,
     AccountingPeriod,
@@ -67,7 +72,7 @@ def money_display(field: str, description: str, *, currency: str = "currency"):
     return display
 
 
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(WordsAdmin):
     """A document: never added or deleted here, and read-only except `editable_fields`.
 
     Documents are created, posted, settled and canceled by the services, which check the rules
@@ -133,7 +138,7 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ReferenceAdmin(admin.ModelAdmin):
+class ReferenceAdmin(WordsAdmin):
     """Reference data: editable, except state and `readonly_on_change` once the row exists."""
 
     readonly_on_change: tuple[str, ...] = ()
@@ -317,7 +322,7 @@ class TaxRateAdmin(ReferenceAdmin):
 
 
 @admin.register(NumberSeries)
-class NumberSeriesAdmin(admin.ModelAdmin):
+class NumberSeriesAdmin(WordsAdmin):
     """One row per document type, seeded by a migration: only the prefix is configurable."""
 
     list_display = ["key", "prefix", "last_number"]
@@ -332,7 +337,7 @@ class NumberSeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingSettings)
-class BillingSettingsAdmin(admin.ModelAdmin):
+class BillingSettingsAdmin(WordsAdmin):
     """The singleton row (pk 1) exists from a migration: it is edited, never added or deleted."""
 
     list_display = [

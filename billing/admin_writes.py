@@ -4,7 +4,9 @@ The admin's save and delete views run in one transaction. A ModelAdmin that save
 through a service turns the service's refusal (ValidationError, PermissionDenied) into
 ServiceRefused; the views below catch it outside that transaction, so everything the request
 wrote (the admin's own LogEntry included) is rolled back, and show it as an error message in the
-service's words, never as a 500.
+service's words, never as a 500. A database constraint the form could not check (a concurrent
+write, a column not on the form) is caught the same way and shown as the constraint's
+violation_error_message, never by its name.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import model_ngettext, quote, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import router, transaction
+from django.db import IntegrityError, router, transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy
@@ -45,14 +47,24 @@ def refusals_as_messages() -> Iterator[None]:
         raise ServiceRefused(refusal_text(exc)) from exc
 
 
-class ServiceWritesAdmin(admin.ModelAdmin):
-    """Saves (in `save_model`) and deletes (`delete_through_service`) go through services.
+def integrity_message(model, exc: IntegrityError) -> str:
+    """A database refusal in words: the violated constraint's message when the error names one
+    of the model's constraints (PostgreSQL and SQLite both quote the name), else a sentence."""
+    text = str(exc)
+    for constraint in model._meta.constraints:
+        if (
+            constraint.name in text
+            and constraint.violation_error_message != constraint.default_violation_error_message
+        ):
+            return f"{constraint.get_violation_error_message()} Nothing was saved."
+    return (
+        f"The {model._meta.verbose_name} was not saved: it conflicts with data saved in the "
+        "meantime. Reload the page and try again."
+    )
 
-    Deletes, single or bulk, are refused with a message when the service refuses; the bulk
-    action deletes one by one, each in its own transaction, and says which were refused.
-    """
 
-    actions = ["delete_selected"]
+class WordsAdmin(admin.ModelAdmin):
+    """A save or delete the database refuses ends as an error message in words, not a 500."""
 
     def change_page(self, object_id) -> str:
         opts = self.opts
@@ -61,6 +73,30 @@ class ServiceWritesAdmin(admin.ModelAdmin):
             args=[object_id],
             current_app=self.admin_site.name,
         )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError as exc:
+            self.message_user(request, integrity_message(self.model, exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except IntegrityError as exc:
+            self.message_user(request, integrity_message(self.model, exc), messages.ERROR)
+            return HttpResponseRedirect(self.change_page(object_id))
+
+
+class ServiceWritesAdmin(WordsAdmin):
+    """Saves (in `save_model`) and deletes (`delete_through_service`) go through services.
+
+    Deletes, single or bulk, are refused with a message when the service refuses; the bulk
+    action deletes one by one, each in its own transaction, and says which were refused.
+    """
+
+    actions = ["delete_selected"]
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:

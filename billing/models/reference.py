@@ -24,10 +24,16 @@ class Currency(models.Model):
         verbose_name_plural = "currencies"
         constraints = [
             models.CheckConstraint(
-                condition=Q(minor_unit__lte=3), name="currency_minor_unit_at_most_3"
+                condition=Q(minor_unit__lte=3),
+                name="currency_minor_unit_at_most_3",
+                violation_error_message="A currency has at most 3 decimals.",
             ),
             models.CheckConstraint(
-                condition=Q(code__regex=r"^[A-Z]{3}$"), name="currency_code_iso_4217"
+                condition=Q(code__regex=r"^[A-Z]{3}$"),
+                name="currency_code_iso_4217",
+                violation_error_message=(
+                    "A currency code is three capital letters (ISO 4217), e.g. USD."
+                ),
             ),
         ]
 
@@ -145,12 +151,15 @@ class TaxRate(models.Model):
                 fields=["tax_code", "effective_from"], name="tax_rate_one_per_start"
             ),
             models.CheckConstraint(
-                condition=Q(rate__gte=0) & Q(rate__lte=100), name="tax_rate_percentage"
+                condition=Q(rate__gte=0) & Q(rate__lte=100),
+                name="tax_rate_percentage",
+                violation_error_message="A tax rate is a percentage from 0 to 100.",
             ),
             models.CheckConstraint(
                 condition=Q(effective_to__isnull=True)
                 | Q(effective_to__gte=models.F("effective_from")),
                 name="tax_rate_end_after_start",
+                violation_error_message="A tax rate cannot end before it starts.",
             ),
         ]
 
@@ -188,7 +197,11 @@ class NumberSeries(models.Model):
         verbose_name_plural = "number series"
         constraints = [
             models.CheckConstraint(
-                condition=Q(prefix__regex=r"^[A-Za-z0-9_-]{1,16}$"), name="number_series_prefix"
+                condition=Q(prefix__regex=r"^[A-Za-z0-9_-]{1,16}$"),
+                name="number_series_prefix",
+                violation_error_message=(
+                    "A prefix is 1 to 16 letters, digits, hyphens or underscores."
+                ),
             ),
         ]
 
@@ -266,7 +279,13 @@ class BillingSettings(models.Model):
             ("configure_billing", "Configure settings, reason codes, tax codes and periods"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(pk=1), name="billing_settings_singleton"),
+            models.CheckConstraint(
+                condition=Q(pk=1),
+                name="billing_settings_singleton",
+                violation_error_message=(
+                    "There is one billing settings row: change it, do not add another."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
