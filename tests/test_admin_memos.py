@@ -7,6 +7,7 @@ reason codes are written by services too, and every refusal reads as a sentence.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -14,6 +15,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.urls import reverse
 
 from billing import factories as bf
@@ -389,3 +391,32 @@ def test_at_most_300_reason_codes(billing_admin):
     assert exc.value.messages == [
         "There are already 300 reason codes, the most there can be: deactivate one instead."
     ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_switching_the_default_at_once_leave_one_default(billing_admin):
+    """Each switch locks the type's codes first, so the second waits and then takes the default
+    from the first, instead of both passing the check and tripping the one-default constraint."""
+    names = ["Charge Dispute", "Write-off", "Ad hoc Credit", "Service Unavailable"]
+    barrier = threading.Barrier(len(names))
+    errors: list[BaseException] = []
+
+    def make_default(name: str) -> None:
+        try:
+            code = reason(name)
+            barrier.wait(timeout=30)
+            update_reason_code(reason_code=code, actor=billing_admin, is_default=True)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=make_default, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    defaults = ReasonCode.objects.filter(code_type=ReasonCodeType.CREDIT_MEMO, is_default=True)
+    assert defaults.count() == 1 and defaults.get().name in names
