@@ -10,14 +10,25 @@ from __future__ import annotations
 
 from operator import attrgetter
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import models
+from django.template.response import TemplateResponse
 
+from billing import period_services, permissions
+from billing.admin_writes import (
+    ServiceWritesAdmin,
+    WordsAdmin,
+    refusal_text,
+    refusals_as_messages,
+)
 from billing.models import (
     Account,
     AccountingPeriod,
+    AccountingPeriodEvent,
     BilledPeriod,
     BillingSettings,
     BillRun,
@@ -29,6 +40,7 @@ from billing.models import (
     Invoice,
     InvoiceItem,
     NumberSeries,
+    PeriodStatus,
     Product,
     Subscription,
     SubscriptionCharge,
@@ -60,7 +72,7 @@ def money_display(field: str, description: str, *, currency: str = "currency"):
     return display
 
 
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(WordsAdmin):
     """A document: never added or deleted here, and read-only except `editable_fields`.
 
     Documents are created, posted, settled and canceled by the services, which check the rules
@@ -126,7 +138,7 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ReferenceAdmin(admin.ModelAdmin):
+class ReferenceAdmin(WordsAdmin):
     """Reference data: editable, except state and `readonly_on_change` once the row exists."""
 
     readonly_on_change: tuple[str, ...] = ()
@@ -148,13 +160,141 @@ class CurrencyAdmin(ReferenceAdmin):
     readonly_on_change = ("code", "minor_unit")
 
 
+class AccountingPeriodForm(forms.ModelForm):
+    """Shows the services' own refusals (overlap, name, dates) beside the fields, input kept."""
+
+    class Meta:
+        model = AccountingPeriod
+        fields = ["name", "start_date", "end_date"]
+
+    def clean(self):
+        data = super().clean()
+        instance = self.instance
+        values = {
+            # A Closed period's dates are read-only here, so not in the form.
+            field: data.get(field, getattr(instance, field) if field not in self.fields else None)
+            for field in ["name", "start_date", "end_date"]
+        }
+        if all(value is not None for value in values.values()):
+            try:
+                period_services.check_period(period=instance if instance.pk else None, **values)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, errors)
+        return data
+
+
+class PeriodReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason", widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000
+    )
+
+
+class AccountingPeriodEventInline(ReadOnlyInline):
+    """The period's history, oldest first, read-only."""
+
+    model = AccountingPeriodEvent
+    fields = ["at", "kind", "actor", "reason", "before", "after"]
+    readonly_fields = fields
+    show_change_link = False
+    select_related = ("actor",)
+
+
 @admin.register(AccountingPeriod)
-class AccountingPeriodAdmin(ReferenceAdmin):
+class AccountingPeriodAdmin(ServiceWritesAdmin):
+    """Every write goes through billing.period_services (DOMAIN.md 1).
+
+    Status is never edited: "Close" and "Reopen" are actions asking for a reason. A Closed
+    period's dates are read-only (the service refuses them too), and a delete is refused in words
+    when the period is Closed or a document is dated in it.
+    """
+
+    form = AccountingPeriodForm
     list_display = ["name", "start_date", "end_date", "status"]
     list_filter = ["status"]
     search_fields = ["name"]
     date_hierarchy = "start_date"
-    readonly_fields = ["status"]  # closing and reopening a period are services
+    fields = ["name", "start_date", "end_date", "status"]
+    actions = ["close_periods", "reopen_periods", "delete_selected"]
+    inlines = [AccountingPeriodEventInline]
+    reason_template = "admin/billing/accountingperiod/reason.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status == PeriodStatus.CLOSED:
+            return ["start_date", "end_date", "status"]
+        return ["status"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # a new period has no history yet
+
+    def has_configure_permission(self, request) -> bool:
+        return request.user.has_perm(permissions.CONFIGURE_BILLING)
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = form.cleaned_data
+        with refusals_as_messages():
+            if change:
+                changed = {field: data[field] for field in form.changed_data if field in data}
+                if changed:
+                    period_services.update_accounting_period(
+                        period=obj, actor=request.user, **changed
+                    )
+            else:
+                created = period_services.create_accounting_period(
+                    actor=request.user,
+                    name=data["name"],
+                    start_date=data["start_date"],
+                    end_date=data["end_date"],
+                )
+                # The admin's log entry and redirect need the new row's key.
+                obj.pk, obj.status = created.pk, created.status
+
+    def deletion_refusal(self, request, obj) -> str | None:
+        return period_services.deletion_refusal(obj)
+
+    def delete_through_service(self, request, obj) -> None:
+        period_services.delete_accounting_period(period=obj, actor=request.user)
+
+    @admin.action(description="Close selected accounting periods", permissions=["configure"])
+    def close_periods(self, request, queryset):
+        return self._change_status(
+            request, queryset, period_services.close_accounting_period, "Close", "Closed"
+        )
+
+    @admin.action(description="Reopen selected accounting periods", permissions=["configure"])
+    def reopen_periods(self, request, queryset):
+        return self._change_status(
+            request, queryset, period_services.reopen_accounting_period, "Reopen", "Reopened"
+        )
+
+    def _change_status(self, request, queryset, service, verb: str, done: str):
+        """First ask why (an intermediate page), then call the service period by period."""
+        form = PeriodReasonForm(request.POST if "apply" in request.POST else None)
+        periods = list(queryset.order_by("start_date"))
+        if form.is_valid():
+            changed = []
+            for period in periods:
+                try:
+                    service(period=period, actor=request.user, reason=form.cleaned_data["reason"])
+                except (ValidationError, PermissionDenied) as exc:
+                    self.message_user(request, refusal_text(exc), messages.ERROR)
+                else:
+                    changed.append(period.name)
+            if changed:
+                self.message_user(request, f"{done} {', '.join(changed)}.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{verb} accounting periods",
+            "opts": self.opts,
+            "periods": periods,
+            "form": form,
+            "verb": verb,
+            "action": request.POST.get("action"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, self.reason_template, context)
 
 
 class TaxRateInline(ReadOnlyInline):
@@ -182,7 +322,7 @@ class TaxRateAdmin(ReferenceAdmin):
 
 
 @admin.register(NumberSeries)
-class NumberSeriesAdmin(admin.ModelAdmin):
+class NumberSeriesAdmin(WordsAdmin):
     """One row per document type, seeded by a migration: only the prefix is configurable."""
 
     list_display = ["key", "prefix", "last_number"]
@@ -197,7 +337,7 @@ class NumberSeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingSettings)
-class BillingSettingsAdmin(admin.ModelAdmin):
+class BillingSettingsAdmin(WordsAdmin):
     """The singleton row (pk 1) exists from a migration: it is edited, never added or deleted."""
 
     list_display = [
@@ -324,6 +464,18 @@ class SubscriptionChargeAdmin(ReferenceAdmin):
 
 
 # Documents
+
+
+@admin.register(AccountingPeriodEvent)
+class AccountingPeriodEventAdmin(DocumentAdmin):
+    """A period's history is append-only: billing.period_services writes it."""
+
+    list_display = ["period_name", "kind", "actor", "at", "reason"]
+    list_filter = ["kind"]
+    list_select_related = ["actor"]
+    search_fields = ["period_name", "reason"]
+    date_hierarchy = "at"
+    fields = ["period", "period_name", "kind", "actor", "at", "reason", "before", "after"]
 
 
 @admin.register(UsageRecord)

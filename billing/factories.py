@@ -53,6 +53,18 @@ class AccountingPeriodFactory(factory.django.DjangoModelFactory):
     status = models.PeriodStatus.OPEN
 
 
+class AccountingPeriodEventFactory(factory.django.DjangoModelFactory):
+    """A history row as the services write them (billing.period_services)."""
+
+    class Meta:
+        model = models.AccountingPeriodEvent
+
+    period = factory.SubFactory(AccountingPeriodFactory)
+    period_name = factory.SelfAttribute("period.name")
+    kind = models.AccountingPeriodEvent.Kind.CLOSED
+    reason = "Month end"
+
+
 class TaxCodeFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = models.TaxCode

@@ -1,12 +1,24 @@
 """The Django admin for memos: reason codes are configured here; memos, applications, refunds
 and history are shown, with money and state read-only (see billing/admin.py).
+
+Every write goes through the services the UI uses, with the user as the actor, so it is checked
+by the same rules and lands in the same history (DOMAIN.md 5): a memo's header edits through
+lifecycle.update_memo_header, its deletion through lifecycle.delete_memo, a refund's comment
+through lifecycle.update_refund_comment, reason codes through services.reason_codes.
+Applications, items and history are never written here.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import ValidationError
+from django.db.models import Q
 
+from billing import permissions as perms
 from billing.admin import DocumentAdmin, ReadOnlyInline, money_display
+from billing.admin_writes import ServiceWritesAdmin, refusals_as_messages
 from billing.models import BillingSettings
 from memos.models import (
     Memo,
@@ -17,15 +29,59 @@ from memos.models import (
     ReasonCode,
     Refund,
 )
+from memos.services import lifecycle, reason_codes
+from memos.services.common import REASON_CODE_TYPE
+
+
+def one_newline(text: str) -> str:
+    # Browsers send a textarea's line breaks as CRLF: stored text keeps plain LF.
+    return text.replace("\r\n", "\n")
+
+
+class ReasonCodeForm(forms.ModelForm):
+    """Shows the service's refusals beside the fields, in its words."""
+
+    class Meta:
+        model = ReasonCode
+        fields = ["code_type", "name", "is_default", "active"]
+
+    def _get_validation_exclusions(self):
+        # The default's rules are the service's: making a code the default takes it from the old
+        # one, which the model's one-default constraint, checked on this row alone, would refuse.
+        return super()._get_validation_exclusions() | {"is_default"}
+
+    def clean(self):
+        data = super().clean()
+        instance = self.instance
+        code_type = data.get("code_type", instance.code_type)
+        if code_type and data.get("name") is not None:
+            try:
+                reason_codes.check_reason_code(
+                    code_type=code_type,
+                    name=data["name"],
+                    is_default=data.get("is_default", False),
+                    active=data.get("active", False),
+                    reason_code=instance if instance.pk else None,
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, errors)
+        return data
 
 
 @admin.register(ReasonCode)
-class ReasonCodeAdmin(admin.ModelAdmin):
+class ReasonCodeAdmin(ServiceWritesAdmin):
     """Reason codes are deactivated, never deleted (memos and refunds keep pointing at them)."""
 
+    form = ReasonCodeForm
     list_display = ["name", "code_type", "is_default", "active"]
     list_filter = ["code_type", "active", "is_default"]
     search_fields = ["name"]
+    actions = []
+
+    def get_readonly_fields(self, request, obj=None):
+        # Memos and refunds point at a code as one of their type.
+        return ["code_type"] if obj is not None else []
 
     def has_add_permission(self, request) -> bool:
         # DOMAIN.md 2.8: at most 300 reason codes.
@@ -35,6 +91,23 @@ class ReasonCodeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = form.cleaned_data
+        with refusals_as_messages():
+            if change:
+                changed = {field: data[field] for field in form.changed_data if field in data}
+                if changed:
+                    reason_codes.update_reason_code(reason_code=obj, actor=request.user, **changed)
+            else:
+                created = reason_codes.create_reason_code(
+                    actor=request.user,
+                    code_type=data["code_type"],
+                    name=data["name"],
+                    is_default=data["is_default"],
+                    active=data["active"],
+                )
+                obj.pk = created.pk
 
 
 class MemoItemInline(ReadOnlyInline):
@@ -76,7 +149,15 @@ class MemoItemInline(ReadOnlyInline):
 
 
 @admin.register(Memo)
-class MemoAdmin(DocumentAdmin):
+class MemoAdmin(ServiceWritesAdmin, DocumentAdmin):
+    """A memo's header saves through lifecycle.update_memo_header, like the memo edit page.
+
+    Only the fields that service would change on this memo for this user are inputs (DOMAIN.md
+    2.4); everything else, money and state included, is read-only. Editing needs the edit page's
+    permission ("process memo") besides the admin's own; deleting needs "delete canceled memo"
+    and goes through lifecycle.delete_memo, which deletes only Canceled memos.
+    """
+
     list_display = [
         "number",
         "memo_type",
@@ -158,9 +239,15 @@ class MemoAdmin(DocumentAdmin):
             {"fields": ["idempotency_key", "created_by", "created_at", "updated_at", "posted_at"]},
         ),
     ]
-    # DOMAIN.md 2.4: comments can be edited on any status. Everything else that may change
-    # (flags while unsettled, reason code with its permission) has a rule a service checks.
-    editable_fields = ("comments",)
+    # The most that can be editable (DOMAIN.md 2.4); get_readonly_fields narrows it per memo.
+    editable_fields = (
+        "comments",
+        "memo_date",
+        "reason_code",
+        "auto_pay",
+        "apply_to_invoice_on_post",
+        "exclude_from_auto_apply",
+    )
     inlines = [MemoItemInline]
 
     display_amount_excl_tax = money_display("amount_excl_tax", "Amount excl. tax")
@@ -170,6 +257,68 @@ class MemoAdmin(DocumentAdmin):
     display_refund_amount = money_display("refund_amount", "Refund Amount")
     display_unapplied_amount = money_display("unapplied_amount", "Unapplied Amount")
     display_balance = money_display("balance", "Balance")
+
+    def may_change_reason_code(self, request) -> bool:
+        return request.user.has_perm(perms.CHANGE_REASON_CODE)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and request.user.has_perm(
+            perms.PROCESS_MEMO
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        names = flatten_fieldsets(self.get_fieldsets(request, obj))
+        if obj is None:
+            return names
+        editable = lifecycle.editable_header_fields(
+            obj, may_change_reason_code=self.may_change_reason_code(request)
+        )
+        return [name for name in names if name not in editable]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        field = form.base_fields.get("reason_code")
+        if field is not None and obj is not None:
+            # The type's active codes; the memo's own stays a choice even once deactivated.
+            field.queryset = ReasonCode.objects.filter(
+                Q(code_type=REASON_CODE_TYPE[obj.memo_type], active=True) | Q(pk=obj.reason_code_id)
+            )
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        if "comments" in changed:
+            comments = one_newline(changed["comments"])
+            # Text sent back as it was (line breaks aside) is no change.
+            if comments == one_newline(form.initial.get("comments") or ""):
+                del changed["comments"]
+            else:
+                changed["comments"] = comments
+        if not changed:
+            return
+        with refusals_as_messages():
+            lifecycle.update_memo_header(
+                memo=obj,
+                actor=request.user,
+                may_change_reason_code=self.may_change_reason_code(request),
+                **changed,
+            )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(perms.DELETE_MEMO)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Its items and history go with the memo inside the delete service: deleting them is not
+        # a permission of its own.
+        perms_needed -= {MemoItem._meta.verbose_name, MemoEvent._meta.verbose_name}
+        return deleted, counts, perms_needed, protected
+
+    def deletion_refusal(self, request, obj) -> str | None:
+        return lifecycle.deletion_refusal(obj)
+
+    def delete_through_service(self, request, obj) -> None:
+        lifecycle.delete_memo(memo=obj, actor=request.user)
 
 
 @admin.register(MemoItem)
@@ -306,7 +455,10 @@ class MemoApplicationItemAdmin(DocumentAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(DocumentAdmin):
+class RefundAdmin(ServiceWritesAdmin, DocumentAdmin):
+    """A refund is made by the refund service; here only its comment changes, through
+    lifecycle.update_refund_comment, which records it on the memo's history."""
+
     list_display = [
         "number",
         "credit_memo",
@@ -332,8 +484,23 @@ class RefundAdmin(DocumentAdmin):
         "created_at",
     ]
     editable_fields = ("comment",)
+    actions = []
 
     display_amount = money_display("amount", "Amount", currency="credit_memo.currency")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The refund page's permission, as for the memo's own edits.
+        return super().has_change_permission(request, obj) and request.user.has_perm(
+            perms.SETTLE_CREDIT_MEMO
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        if "comment" not in form.changed_data:
+            return
+        with refusals_as_messages():
+            lifecycle.update_refund_comment(
+                refund=obj, actor=request.user, comment=form.cleaned_data["comment"]
+            )
 
 
 @admin.register(MemoEvent)

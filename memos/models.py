@@ -78,10 +78,15 @@ class ReasonCode(models.Model):
                 fields=["code_type"],
                 condition=Q(is_default=True),
                 name="reason_code_one_default_per_type",
+                violation_error_message=(
+                    "Each type has one default reason code; making a code "
+                    "the default takes it from the old one."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(is_default=False) | Q(active=True),
                 name="reason_code_default_is_active",
+                violation_error_message="A default reason code must be active.",
             ),
         ]
 
@@ -216,34 +221,47 @@ class Memo(models.Model):
             ),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gte=0), name="memo_amount_gte_0"),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0),
+                name="memo_amount_gte_0",
+                violation_error_message="A memo's amount cannot be negative.",
+            ),
             models.CheckConstraint(
                 condition=Q(applied_amount__gte=0) & Q(refund_amount__gte=0),
                 name="memo_applied_refunded_gte_0",
+                violation_error_message="A memo's applied and refunded amounts cannot be negative.",
             ),
             models.CheckConstraint(
                 condition=Q(amount__gte=money_sum(F("applied_amount"), F("refund_amount"))),
                 name="memo_applied_plus_refunded_lte_amount",
+                violation_error_message=(
+                    "A memo cannot be applied and refunded for more than its amount."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(balance__gte=0) & Q(balance__lte=F("amount")),
                 name="memo_balance_between_0_and_amount",
+                violation_error_message="A debit memo's balance is between zero and its amount.",
             ),
             models.CheckConstraint(
                 condition=Q(amount=money_sum(F("amount_excl_tax"), F("tax_amount"))),
                 name="memo_amount_is_net_plus_tax",
+                violation_error_message="A memo's amount is its amount excluding tax plus its tax.",
             ),
             models.CheckConstraint(
                 condition=Q(memo_type="credit") | (Q(refund_amount=0) & Q(reversed=False)),
                 name="memo_debit_has_no_refund_or_reversal",
+                violation_error_message="A debit memo is never refunded or reversed.",
             ),
             models.CheckConstraint(
                 condition=~Q(source="bill_run") | Q(bill_run__isnull=False),
                 name="memo_bill_run_source_has_bill_run",
+                violation_error_message="A memo from a bill run names its bill run.",
             ),
             models.CheckConstraint(
                 condition=~Q(source="invoice") | Q(invoice__isnull=False),
                 name="memo_invoice_source_has_invoice",
+                violation_error_message="A memo from an invoice names its invoice.",
             ),
         ]
 
@@ -444,7 +462,11 @@ class Refund(models.Model):
     class Meta:
         ordering = ["credit_memo", "created_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0),
+                name="refund_amount_gt_0",
+                violation_error_message="A refund's amount is greater than zero.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,6 +15,7 @@ from .catalog import BillingPeriod, Charge, ChargeModel, ChargePrice, ChargeType
 from .invoices import Invoice, InvoiceItem, InvoiceStatus, TaxMode
 from .reference import (
     AccountingPeriod,
+    AccountingPeriodEvent,
     ApplicationRule,
     BillingSettings,
     CreditValidationLevel,
@@ -32,6 +33,7 @@ __all__ = [
     "Account",
     "AccountStatus",
     "AccountingPeriod",
+    "AccountingPeriodEvent",
     "ApplicationRule",
     "BillRun",
     "BillRunChunk",

@@ -46,10 +46,12 @@ class Account(models.Model):
             models.CheckConstraint(
                 condition=Q(bill_cycle_day__gte=1) & Q(bill_cycle_day__lte=31),
                 name="account_bill_cycle_day_1_31",
+                violation_error_message="The bill cycle day is a day of the month, 1 to 31.",
             ),
             models.CheckConstraint(
                 condition=Q(batch__regex=r"^Batch([1-9]|[1-4][0-9]|50)$"),
                 name="account_batch_1_50",
+                violation_error_message="The batch is one of Batch1 to Batch50.",
             ),
         ]
 

@@ -85,20 +85,26 @@ class BillRun(models.Model):
                 condition=Q(bill_cycle_day__isnull=True)
                 | (Q(bill_cycle_day__gte=1) & Q(bill_cycle_day__lte=31)),
                 name="bill_run_bill_cycle_day_1_31",
+                violation_error_message="The bill cycle day is a day of the month, 1 to 31.",
             ),
             models.CheckConstraint(
                 condition=~Q(scope="account") | Q(account__isnull=False),
                 name="bill_run_account_scope_has_account",
+                violation_error_message="A bill run for a single account needs that account.",
             ),
             models.CheckConstraint(
                 condition=Q(include_one_time=True)
                 | Q(include_recurring=True)
                 | Q(include_usage=True),
                 name="bill_run_includes_a_charge_type",
+                violation_error_message="A bill run includes at least one charge type.",
             ),
             models.CheckConstraint(
                 condition=Q(accounts_processed__lte=models.F("accounts_in_scope")),
                 name="bill_run_processed_lte_scope",
+                violation_error_message=(
+                    "A bill run cannot process more accounts than are in its scope."
+                ),
             ),
         ]
 

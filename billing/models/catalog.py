@@ -68,10 +68,15 @@ class Charge(models.Model):
                 condition=(Q(charge_type="recurring") & ~Q(billing_period=""))
                 | (~Q(charge_type="recurring") & Q(billing_period="")),
                 name="charge_billing_period_iff_recurring",
+                violation_error_message=(
+                    "A recurring charge needs a billing period, and "
+                    "only a recurring charge has one."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(taxable=False) | Q(tax_code__isnull=False),
                 name="charge_taxable_has_tax_code",
+                violation_error_message="A taxable charge needs a tax code.",
             ),
         ]
 

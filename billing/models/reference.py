@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -23,10 +24,16 @@ class Currency(models.Model):
         verbose_name_plural = "currencies"
         constraints = [
             models.CheckConstraint(
-                condition=Q(minor_unit__lte=3), name="currency_minor_unit_at_most_3"
+                condition=Q(minor_unit__lte=3),
+                name="currency_minor_unit_at_most_3",
+                violation_error_message="A currency has at most 3 decimals.",
             ),
             models.CheckConstraint(
-                condition=Q(code__regex=r"^[A-Z]{3}$"), name="currency_code_iso_4217"
+                condition=Q(code__regex=r"^[A-Z]{3}$"),
+                name="currency_code_iso_4217",
+                violation_error_message=(
+                    "A currency code is three capital letters (ISO 4217), e.g. USD."
+                ),
             ),
         ]
 
@@ -45,7 +52,13 @@ class AccountingPeriodQuerySet(models.QuerySet):
 
 
 class AccountingPeriod(models.Model):
-    """A named accounting period. No document date may fall in a closed one."""
+    """A named accounting period. No document date may fall in a closed one.
+
+    Written only by billing.period_services: periods never overlap (checked there, and on
+    PostgreSQL also by the exclusion constraint `accounting_period_no_overlap`, which migration
+    0005 adds outside the model state because SQLite has no such constraint), a Closed period's
+    dates never change, and closing and reopening are recorded in AccountingPeriodEvent.
+    """
 
     name = models.CharField(max_length=64, unique=True)
     start_date = models.DateField()
@@ -60,11 +73,53 @@ class AccountingPeriod(models.Model):
             models.CheckConstraint(
                 condition=Q(end_date__gte=models.F("start_date")),
                 name="accounting_period_end_after_start",
+                violation_error_message="The end date cannot be before the start date.",
             ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class AccountingPeriodEvent(models.Model):
+    """A period's history: who created, changed, closed, reopened or deleted it, when and why.
+
+    It outlives the period: a deleted period's events keep its name (`period` becomes null).
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Changed"
+        CLOSED = "closed", "Closed"
+        REOPENED = "reopened", "Reopened"
+        DELETED = "deleted", "Deleted"
+
+    period = models.ForeignKey(
+        AccountingPeriod, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    period_name = models.CharField("Period", max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField(blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            # DOMAIN.md 1: closing and reopening are recorded with why.
+            models.CheckConstraint(
+                condition=~Q(kind__in=["closed", "reopened"]) | ~Q(reason=""),
+                name="accounting_period_event_close_reopen_has_reason",
+                violation_error_message="Closing or reopening a period needs a reason.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period_name} {self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class TaxCode(models.Model):
@@ -96,12 +151,15 @@ class TaxRate(models.Model):
                 fields=["tax_code", "effective_from"], name="tax_rate_one_per_start"
             ),
             models.CheckConstraint(
-                condition=Q(rate__gte=0) & Q(rate__lte=100), name="tax_rate_percentage"
+                condition=Q(rate__gte=0) & Q(rate__lte=100),
+                name="tax_rate_percentage",
+                violation_error_message="A tax rate is a percentage from 0 to 100.",
             ),
             models.CheckConstraint(
                 condition=Q(effective_to__isnull=True)
                 | Q(effective_to__gte=models.F("effective_from")),
                 name="tax_rate_end_after_start",
+                violation_error_message="A tax rate cannot end before it starts.",
             ),
         ]
 
@@ -139,7 +197,11 @@ class NumberSeries(models.Model):
         verbose_name_plural = "number series"
         constraints = [
             models.CheckConstraint(
-                condition=Q(prefix__regex=r"^[A-Za-z0-9_-]{1,16}$"), name="number_series_prefix"
+                condition=Q(prefix__regex=r"^[A-Za-z0-9_-]{1,16}$"),
+                name="number_series_prefix",
+                violation_error_message=(
+                    "A prefix is 1 to 16 letters, digits, hyphens or underscores."
+                ),
             ),
         ]
 
@@ -217,7 +279,13 @@ class BillingSettings(models.Model):
             ("configure_billing", "Configure settings, reason codes, tax codes and periods"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(pk=1), name="billing_settings_singleton"),
+            models.CheckConstraint(
+                condition=Q(pk=1),
+                name="billing_settings_singleton",
+                violation_error_message=(
+                    "There is one billing settings row: change it, do not add another."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -30,6 +30,7 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
                 name="subscription_end_after_start",
+                violation_error_message="A subscription cannot end before it starts.",
             ),
         ]
 
@@ -56,10 +57,15 @@ class SubscriptionCharge(models.Model):
         ordering = ["subscription", "id"]
         indexes = [models.Index(fields=["charged_through_date"], name="sub_charge_ctd")]
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gte=0), name="sub_charge_quantity_gte_0"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0),
+                name="sub_charge_quantity_gte_0",
+                violation_error_message="A subscribed quantity cannot be negative.",
+            ),
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
                 name="sub_charge_end_after_start",
+                violation_error_message="A subscription charge cannot end before it starts.",
             ),
         ]
 

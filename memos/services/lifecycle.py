@@ -1,5 +1,5 @@
-"""The memo lifecycle (DOMAIN.md 2.1, 2.4, 2.5): post, unpost, cancel, delete, header edits and
-Transferred to Accounting.
+"""The memo lifecycle (DOMAIN.md 2.1, 2.4, 2.5): post, unpost, cancel, delete, header edits (and
+a refund's comment), and Transferred to Accounting.
 
 Every transition locks the memo row, re-checks the status it read against ALLOWED_TRANSITIONS,
 and writes a history event in the same transaction. Locks are taken in one order everywhere:
@@ -29,6 +29,7 @@ from memos.models import (
     MemoStatus,
     MemoType,
     ReasonCode,
+    Refund,
     TaxStatus,
     TransferStatus,
 )
@@ -225,16 +226,20 @@ def cancel_memo(*, memo: Memo, actor) -> Memo:
     return locked
 
 
+def deletion_refusal(memo: Memo) -> str | None:
+    """Why the memo cannot be deleted, in words, or None if it can (DOMAIN.md 2.1)."""
+    if memo.status != MemoStatus.CANCELED:
+        return f"{memo.number} is {memo.get_status_display()}: only canceled memos can be deleted."
+    return None
+
+
 @transaction.atomic
 def delete_memo(*, memo: Memo, actor) -> str:
     """Delete a Canceled memo for good (a permission no role has). Returns its number."""
     locked = lock_memo(memo)
-    if locked.status != MemoStatus.CANCELED:
-        raise ValidationError(
-            f"{locked.number} is {locked.get_status_display()}: "
-            "only canceled memos can be deleted.",
-            code="not_canceled",
-        )
+    refusal = deletion_refusal(locked)
+    if refusal:
+        raise ValidationError(refusal, code="not_canceled")
     number = locked.number
     locked.delete()
     # The memo's history goes with it, so the deletion is recorded in the log.
@@ -253,6 +258,29 @@ def is_fully_settled(memo: Memo) -> bool:
 def _shown(value):
     """A value as a history event stores it (a reason code by its name)."""
     return value.name if isinstance(value, ReasonCode) else value
+
+
+def editable_header_fields(memo: Memo, *, may_change_reason_code: bool) -> set[str]:
+    """The header fields update_memo_header would change on this memo for this user now.
+
+    The Django admin shows only these as inputs (DOMAIN.md 2.4); the service checks again.
+    """
+    if memo.status == MemoStatus.CANCELED:
+        return {"comments"}
+    fields = {"comments"}
+    # A bill run's credit memo is dated its run's invoice date.
+    if memo.status == MemoStatus.DRAFT and memo.source != MemoSource.BILL_RUN:
+        fields.add("memo_date")
+    if may_change_reason_code:
+        fields.add("reason_code")
+    if not is_fully_settled(memo):
+        if memo.memo_type == MemoType.DEBIT:
+            fields.add("auto_pay")
+        else:
+            fields.add("exclude_from_auto_apply")
+            if memo.invoice_id:
+                fields.add("apply_to_invoice_on_post")
+    return fields
 
 
 @transaction.atomic
@@ -346,6 +374,29 @@ def update_memo_header(
             before=before,
             after=after,
         )
+    return locked
+
+
+@transaction.atomic
+def update_refund_comment(*, refund: Refund, actor, comment: str) -> Refund:
+    """Edit a refund's comment (its only editable field), recorded on its memo's history."""
+    # The memo first, as every settlement service locks it before what hangs off it.
+    memo = lock_memo(refund.credit_memo)
+    locked = Refund.objects.select_for_update().get(pk=refund.pk)
+    comment = comment.replace("\r\n", "\n")
+    if comment == locked.comment:
+        return locked
+    label = f"Refund {locked.number} Comment"
+    before, locked.comment = locked.comment, comment
+    locked.save(update_fields=["comment"])
+    record_event(
+        memo,
+        MemoEvent.Kind.UPDATED,
+        actor=actor,
+        message=f"Edited refund {locked.number} Comment",
+        before={label: before},
+        after={label: comment},
+    )
     return locked
 
 
