@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,6 +34,7 @@ from billing.money import ZERO, round_money, to_decimal
 from billing.numbering import next_number
 from billing.services import ensure_open_period
 from memos.models import (
+    IDEMPOTENCY_KEY_LENGTH,
     Memo,
     MemoEvent,
     MemoItem,
@@ -123,10 +126,130 @@ class _Errors:
             raise ValidationError(self.by_key)
 
 
+IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+
+
 def _existing_memo(idempotency_key: str | None) -> Memo | None:
     if not idempotency_key:
         return None
     return Memo.objects.filter(idempotency_key=idempotency_key).first()
+
+
+def _checked_key(idempotency_key: str | None) -> str | None:
+    """The key, or None without one; a key wider than its column is refused here rather than
+    by the database (a DataError on PostgreSQL)."""
+    if not idempotency_key:
+        return None
+    if len(idempotency_key) > IDEMPOTENCY_KEY_LENGTH:
+        raise ValidationError(
+            {
+                "idempotency_key": (
+                    f"The form's submission key is longer than {IDEMPOTENCY_KEY_LENGTH} characters."
+                )
+            }
+        )
+    return idempotency_key
+
+
+def _canonical(value):
+    """A value of the submitted input as the digest sees it: equal inputs, equal values
+    (100 and 100.00 are one amount; a model instance is its primary key)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Decimal | int):
+        if isinstance(value, Decimal) and not value.is_finite():
+            return str(value)
+        return "0" if value == 0 else format(Decimal(value).normalize(), "f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "_meta"):
+        return value.pk
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return str(value)
+
+
+def _content_digest(content: dict) -> str:
+    """SHA-256 of the parsed input a memo is created from: what an idempotency key is bound
+    to, so that a key used again with other input is told apart from a double submit."""
+    text = json.dumps(_canonical(content), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _actor_id(actor) -> int | None:
+    return actor.pk if getattr(actor, "is_authenticated", False) else None
+
+
+def _check_same_submit(memo: Memo, *, actor_id: int | None, digest: str) -> None:
+    """A key already used: refused unless the same user submitted the same input."""
+    if memo.created_by_id != actor_id:
+        # Another user's memo: not even its number is shown.
+        message = (
+            "This form was already used by another user, so nothing was created. "
+            "Reload this page to start a new memo."
+        )
+    elif memo.idempotency_digest != digest:
+        kind = memo.get_memo_type_display().lower()
+        message = (
+            f"This form was already used to create {kind} {memo.number} from other input, so "
+            f"nothing was created. Open {memo.number}, or reload this page to start a new memo."
+        )
+    else:
+        return
+    raise ValidationError({"__all__": [ValidationError(message, code=IDEMPOTENCY_CONFLICT)]})
+
+
+def _replayed(idempotency_key: str | None, *, actor, digest: str) -> Memo | None:
+    """The memo a first submit with this key made, when this is the same submit again."""
+    existing = _existing_memo(idempotency_key)
+    if existing is None:
+        return None
+    _check_same_submit(existing, actor_id=_actor_id(actor), digest=digest)
+    existing.replayed = True
+    return existing
+
+
+def _invoice_content(invoice: Invoice, memo_type: str, lines, header: dict) -> dict:
+    return {
+        "source": MemoSource.INVOICE,
+        "memo_type": memo_type,
+        "invoice": invoice,
+        **header,
+        "lines": [
+            [
+                line.invoice_item,
+                line.amount,
+                line.tax_mode,
+                line.tax_amount,
+                line.description,
+            ]
+            for line in lines
+        ],
+    }
+
+
+def _charges_content(account: Account, memo_type: str, lines, header: dict) -> dict:
+    return {
+        "source": MemoSource.CHARGES,
+        "memo_type": memo_type,
+        "account": account,
+        **header,
+        "lines": [
+            [
+                line.charge,
+                line.amount,
+                line.quantity,
+                line.service_start,
+                line.service_end,
+                line.description,
+                line.tax_mode,
+                line.tax_amount,
+            ]
+            for line in lines
+        ],
+    }
 
 
 def _check_header(
@@ -173,11 +296,27 @@ def create_memo_from_invoice(
     auto_pay: bool = True,
     idempotency_key: str | None = None,
 ) -> Memo:
-    """Create a Draft credit or debit memo from items of a Posted invoice (DOMAIN.md 2.2)."""
-    existing = _existing_memo(idempotency_key)
+    """Create a Draft credit or debit memo from items of a Posted invoice (DOMAIN.md 2.2).
+
+    With an idempotency key: the same user submitting the same input again gets the first memo
+    back (`replayed` set on it); other input or another user with that key is refused."""
+    memo_date = memo_date or timezone.localdate()
+    idempotency_key = _checked_key(idempotency_key)
+    digest = ""
+    if idempotency_key:
+        header = {
+            "memo_date": memo_date,
+            "reason_code": reason_code,
+            "comments": comments,
+            "tax_auto_calculation": tax_auto_calculation,
+            "apply_to_invoice_on_post": apply_to_invoice_on_post and memo_type == MemoType.CREDIT,
+            "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
+            "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
+        }
+        digest = _content_digest(_invoice_content(invoice, memo_type, lines, header))
+    existing = _replayed(idempotency_key, actor=actor, digest=digest)
     if existing is not None:
         return existing
-    memo_date = memo_date or timezone.localdate()
     errors = _Errors()
     if invoice.status != InvoiceStatus.POSTED:
         raise ValidationError(
@@ -209,7 +348,8 @@ def create_memo_from_invoice(
         apply_to_invoice_on_post=apply_to_invoice_on_post and memo_type == MemoType.CREDIT,
         exclude_from_auto_apply=exclude_from_auto_apply and memo_type == MemoType.CREDIT,
         auto_pay=auto_pay and memo_type == MemoType.DEBIT,
-        idempotency_key=idempotency_key or None,
+        idempotency_key=idempotency_key,
+        idempotency_digest=digest,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     # Tax of a credit for an invoice item is the invoice's tax: rates on the invoice date.
@@ -291,11 +431,25 @@ def create_memo_from_charges(
     auto_pay: bool = True,
     idempotency_key: str | None = None,
 ) -> Memo:
-    """Create a standalone Draft credit or debit memo from catalog charges (DOMAIN.md 2.3)."""
-    existing = _existing_memo(idempotency_key)
+    """Create a standalone Draft credit or debit memo from catalog charges (DOMAIN.md 2.3).
+
+    Idempotency keys as in create_memo_from_invoice."""
+    memo_date = memo_date or timezone.localdate()
+    idempotency_key = _checked_key(idempotency_key)
+    digest = ""
+    if idempotency_key:
+        header = {
+            "memo_date": memo_date,
+            "reason_code": reason_code,
+            "comments": comments,
+            "tax_auto_calculation": tax_auto_calculation,
+            "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
+            "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
+        }
+        digest = _content_digest(_charges_content(account, memo_type, lines, header))
+    existing = _replayed(idempotency_key, actor=actor, digest=digest)
     if existing is not None:
         return existing
-    memo_date = memo_date or timezone.localdate()
     errors = _Errors()
     resolved_reason = _check_header(
         errors,
@@ -316,7 +470,8 @@ def create_memo_from_charges(
         tax_auto_calculation=tax_auto_calculation,
         exclude_from_auto_apply=exclude_from_auto_apply and memo_type == MemoType.CREDIT,
         auto_pay=auto_pay and memo_type == MemoType.DEBIT,
-        idempotency_key=idempotency_key or None,
+        idempotency_key=idempotency_key,
+        idempotency_digest=digest,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     plan = _MemoPlan(memo=memo, tax_day=memo_date, third_party=_uses_third_party_engine(memo))
@@ -487,9 +642,14 @@ def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
                 existing = _existing_memo(memo.idempotency_key)
                 if existing is None:
                     raise
+                # Refused (another user or other input): the tax is voided below.
+                _check_same_submit(
+                    existing, actor_id=memo.created_by_id, digest=memo.idempotency_digest
+                )
                 if engine_called:
                     # The tax committed for this duplicate belongs to no memo.
                     _void_quietly(memo)
+                existing.replayed = True
                 return existing
             for item in plan.items:
                 item.memo = memo
