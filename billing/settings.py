@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every page needs a session; htmx requests without one get HX-Redirect to the login page.
     "billing.middleware.HtmxAwareLoginRequiredMiddleware",
+    # Signed-in answers are never stored, so Back cannot replay a stale form.
+    "billing.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
