@@ -184,6 +184,11 @@ class Memo(models.Model):
     # The document reference the third-party engine knows this memo's tax by (it is sent before
     # the memo has a number, so that numbers stay gapless if the engine call fails).
     tax_reference = models.CharField(max_length=64, blank=True)
+    # The engine may hold a document committed under tax_reference: a commit succeeded, or a
+    # call that may have committed got no usable answer (DOMAIN.md 2.6). Canceling the memo voids
+    # it there; cleared once a void succeeds. Tax Status alone cannot tell: an answer that came
+    # too late leaves Error, yet the document is committed.
+    tax_maybe_committed = models.BooleanField(default=False)
     # A key is bound to the user who used it (created_by) and to a digest of what was submitted:
     # only the same user with the same content gets this memo back. Unique on its own, not per
     # user: a form's key is minted for one user, so another user presenting it is refused, and

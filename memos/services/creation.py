@@ -7,10 +7,10 @@ taken last, inside a savepoint with the insert, so a failed or duplicate create 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,6 +47,8 @@ from memos.models import (
 from memos.services.availability import check_available_to_credit
 from memos.services.common import record_event, resolve_reason_code
 from memos.services.pricing import PricedLine, price_line, taxed_by_third_party_engine
+
+logger = logging.getLogger(__name__)
 
 MAX_ITEMS = 1000
 MAX_DESCRIPTION = 500
@@ -603,20 +605,46 @@ def _tax_with_engine(plan: _MemoPlan) -> None:
         for item, amount in typed:
             item.amount_excl_tax, item.tax_amount, item.amount = amount, ZERO, amount
         memo.tax_status, memo.tax_message = TaxStatus.ERROR, str(exc)
+        if exc.answered:
+            # The engine committed a document whose answer is refused (out of range, malformed):
+            # void it now rather than leave a wrong document there until the memo is canceled.
+            # One void clears the reference, an earlier commit of it included.
+            memo.tax_maybe_committed = not _void_quietly(memo)
+        elif exc.may_have_committed:
+            # No answer in time: the document may be committed (or may still be, once the
+            # engine gets to it). Voiding now could come before a late commit; canceling the
+            # memo voids it, and recalculating commits it again under the same reference.
+            memo.tax_maybe_committed = True
         return
     for (item, _), result in zip(typed, results, strict=True):
         item.amount_excl_tax, item.tax_amount = result.amount_excl_tax, result.tax_amount
         item.amount = result.amount_excl_tax + result.tax_amount
     memo.tax_status, memo.tax_message = TaxStatus.COMPLETE, ""
+    memo.tax_maybe_committed = True
 
 
 def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
     memo = plan.memo
-    engine_called = False
     if plan.third_party:
         # The engine is called before the transaction, so no lock is held while it answers.
         _tax_with_engine(plan)
-        engine_called = memo.tax_status == TaxStatus.COMPLETE
+    try:
+        saved = _save(plan, actor=actor, check_under_lock=check_under_lock)
+    except Exception:
+        # Not saved (refused, a duplicate refused, a database error): whatever the engine may
+        # have committed under this memo's reference belongs to no memo.
+        if memo.tax_maybe_committed:
+            _void_quietly(memo)
+        raise
+    if saved is memo:
+        memo.refresh_from_db()
+    return saved
+
+
+def _save(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
+    """Write the memo, its items and its history event; or return the memo a first submit with
+    the same idempotency key made."""
+    memo = plan.memo
     memo.amount_excl_tax = sum((item.amount_excl_tax for item in plan.items), ZERO)
     memo.tax_amount = sum((item.tax_amount for item in plan.items), ZERO)
     memo.amount = memo.amount_excl_tax + memo.tax_amount
@@ -628,53 +656,47 @@ def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
         memo.balance = memo.amount
         for item in plan.items:
             item.balance = item.amount
-    try:
-        with transaction.atomic():
-            if check_under_lock is not None:
-                check_under_lock()
-            try:
-                # A savepoint around number + insert: a duplicate submit rolls both back.
-                with transaction.atomic():
-                    memo.number = next_number(SERIES[memo.memo_type])
-                    memo.status = MemoStatus.DRAFT
-                    memo.save(force_insert=True)
-            except IntegrityError:
-                existing = _existing_memo(memo.idempotency_key)
-                if existing is None:
-                    raise
-                # Refused (another user or other input): the tax is voided below.
-                _check_same_submit(
-                    existing, actor_id=memo.created_by_id, digest=memo.idempotency_digest
-                )
-                if engine_called:
-                    # The tax committed for this duplicate belongs to no memo.
-                    _void_quietly(memo)
-                existing.replayed = True
-                return existing
-            for item in plan.items:
-                item.memo = memo
-            MemoItem.objects.bulk_create(plan.items)
-            record_event(
-                memo,
-                MemoEvent.Kind.CREATED,
-                actor=actor,
-                message=_creation_message(memo),
-                after={
-                    "status": "Draft",
-                    "amount": memo.amount,
-                    "items": len(plan.items),
-                    **(
-                        {"tax_status": memo.get_tax_status_display()}
-                        if memo.taxed_by_third_party
-                        else {}
-                    ),
-                },
+    with transaction.atomic():
+        if check_under_lock is not None:
+            check_under_lock()
+        try:
+            # A savepoint around number + insert: a duplicate submit rolls both back.
+            with transaction.atomic():
+                memo.number = next_number(SERIES[memo.memo_type])
+                memo.status = MemoStatus.DRAFT
+                memo.save(force_insert=True)
+        except IntegrityError:
+            existing = _existing_memo(memo.idempotency_key)
+            if existing is None:
+                raise
+            # Refused (another user or other input): the caller voids the tax.
+            _check_same_submit(
+                existing, actor_id=memo.created_by_id, digest=memo.idempotency_digest
             )
-    except Exception:
-        if engine_called:
-            _void_quietly(memo)
-        raise
-    memo.refresh_from_db()
+            if memo.tax_maybe_committed:
+                # The tax committed for this duplicate belongs to no memo.
+                _void_quietly(memo)
+            existing.replayed = True
+            return existing
+        for item in plan.items:
+            item.memo = memo
+        MemoItem.objects.bulk_create(plan.items)
+        record_event(
+            memo,
+            MemoEvent.Kind.CREATED,
+            actor=actor,
+            message=_creation_message(memo),
+            after={
+                "status": "Draft",
+                "amount": memo.amount,
+                "items": len(plan.items),
+                **(
+                    {"tax_status": memo.get_tax_status_display()}
+                    if memo.taxed_by_third_party
+                    else {}
+                ),
+            },
+        )
     return memo
 
 
@@ -683,10 +705,20 @@ def _creation_message(memo: Memo) -> str:
     return f"Created {memo.get_memo_type_display().lower()} from {source}"
 
 
-def _void_quietly(memo: Memo) -> None:
-    """Best effort: a tax committed for a memo that was then not saved is voided at the engine."""
-    with contextlib.suppress(tax_engine.TaxEngineError):
+def _void_quietly(memo: Memo) -> bool:
+    """Best effort: void what the engine may hold under the memo's reference; True if voided.
+    A failure is logged with the reference, so it can be voided at the engine by hand."""
+    try:
         tax_engine.void(document_number=memo.tax_reference)
+    except tax_engine.TaxEngineError as exc:
+        logger.warning(
+            "Tax document %s (memo %s) may be left committed at the engine: %s",
+            memo.tax_reference,
+            memo.number or "not saved",
+            exc,
+        )
+        return False
+    return True
 
 
 @transaction.atomic
@@ -717,11 +749,13 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
     else:
         if locked.taxed_by_third_party:
             # The tenant went back to the built-in engine: the memo is no longer taxed by the
-            # third-party one (its Tax Status would stay Error for good), and a tax committed
-            # there is voided once this is saved.
-            if locked.tax_status == TaxStatus.COMPLETE:
+            # third-party one (its Tax Status would stay Error for good), and what the engine
+            # may hold for it (a commit, or an answer that came too late) is voided once this
+            # is saved.
+            if locked.tax_maybe_committed:
                 transaction.on_commit(lambda: _void_quietly(locked))
             locked.taxed_by_third_party = False
+            locked.tax_maybe_committed = False
             locked.tax_status, locked.tax_message = TaxStatus.NONE, ""
         day = locked.invoice.invoice_date if locked.invoice_id else locked.memo_date
         for item in items:
