@@ -8,10 +8,7 @@ taken last, inside a savepoint with the insert, so a failed or duplicate create 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -19,7 +16,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import tax_engine
 from billing.models import (
     Account,
     Charge,
@@ -30,11 +26,10 @@ from billing.models import (
     NumberSeries,
     TaxMode,
 )
-from billing.money import ZERO, round_money, to_decimal
+from billing.money import ZERO, to_decimal
 from billing.numbering import next_number
 from billing.services import ensure_open_period
 from memos.models import (
-    IDEMPOTENCY_KEY_LENGTH,
     Memo,
     MemoEvent,
     MemoItem,
@@ -44,6 +39,7 @@ from memos.models import (
     ReasonCode,
     TaxStatus,
 )
+from memos.services import engine_tax, idempotency
 from memos.services.availability import check_available_to_credit
 from memos.services.common import record_event, resolve_reason_code
 from memos.services.pricing import PricedLine, price_line, taxed_by_third_party_engine
@@ -52,8 +48,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ITEMS = 1000
 MAX_DESCRIPTION = 500
-# The engine's names for our documents (billing/tax_engine.py's protocol).
-ENGINE_DOCUMENT_TYPES = {MemoType.CREDIT: "credit_memo", MemoType.DEBIT: "debit_memo"}
 QUANTITY_PLACES = Decimal("0.000001")
 SERIES = {
     MemoType.CREDIT: NumberSeries.Key.CREDIT_MEMO,
@@ -128,79 +122,10 @@ class _Errors:
             raise ValidationError(self.by_key)
 
 
-IDEMPOTENCY_CONFLICT = "idempotency_conflict"
-
-
 def _existing_memo(idempotency_key: str | None) -> Memo | None:
     if not idempotency_key:
         return None
     return Memo.objects.filter(idempotency_key=idempotency_key).first()
-
-
-def _checked_key(idempotency_key: str | None) -> str | None:
-    """The key, or None without one; a key wider than its column is refused here rather than
-    by the database (a DataError on PostgreSQL)."""
-    if not idempotency_key:
-        return None
-    if len(idempotency_key) > IDEMPOTENCY_KEY_LENGTH:
-        raise ValidationError(
-            {
-                "idempotency_key": (
-                    f"The form's submission key is longer than {IDEMPOTENCY_KEY_LENGTH} characters."
-                )
-            }
-        )
-    return idempotency_key
-
-
-def _canonical(value):
-    """A value of the submitted input as the digest sees it: equal inputs, equal values
-    (100 and 100.00 are one amount; a model instance is its primary key)."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, Decimal | int):
-        if isinstance(value, Decimal) and not value.is_finite():
-            return str(value)
-        return "0" if value == 0 else format(Decimal(value).normalize(), "f")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if hasattr(value, "_meta"):
-        return value.pk
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    return str(value)
-
-
-def _content_digest(content: dict) -> str:
-    """SHA-256 of the parsed input a memo is created from: what an idempotency key is bound
-    to, so that a key used again with other input is told apart from a double submit."""
-    text = json.dumps(_canonical(content), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _actor_id(actor) -> int | None:
-    return actor.pk if getattr(actor, "is_authenticated", False) else None
-
-
-def _check_same_submit(memo: Memo, *, actor_id: int | None, digest: str) -> None:
-    """A key already used: refused unless the same user submitted the same input."""
-    if memo.created_by_id != actor_id:
-        # Another user's memo: not even its number is shown.
-        message = (
-            "This form was already used by another user, so nothing was created. "
-            "Reload this page to start a new memo."
-        )
-    elif memo.idempotency_digest != digest:
-        kind = memo.get_memo_type_display().lower()
-        message = (
-            f"This form was already used to create {kind} {memo.number} from other input, so "
-            f"nothing was created. Open {memo.number}, or reload this page to start a new memo."
-        )
-    else:
-        return
-    raise ValidationError({"__all__": [ValidationError(message, code=IDEMPOTENCY_CONFLICT)]})
 
 
 def _replayed(idempotency_key: str | None, *, actor, digest: str) -> Memo | None:
@@ -208,50 +133,9 @@ def _replayed(idempotency_key: str | None, *, actor, digest: str) -> Memo | None
     existing = _existing_memo(idempotency_key)
     if existing is None:
         return None
-    _check_same_submit(existing, actor_id=_actor_id(actor), digest=digest)
+    idempotency.check_same_submit(existing, actor_id=idempotency.actor_id(actor), digest=digest)
     existing.replayed = True
     return existing
-
-
-def _invoice_content(invoice: Invoice, memo_type: str, lines, header: dict) -> dict:
-    return {
-        "source": MemoSource.INVOICE,
-        "memo_type": memo_type,
-        "invoice": invoice,
-        **header,
-        "lines": [
-            [
-                line.invoice_item,
-                line.amount,
-                line.tax_mode,
-                line.tax_amount,
-                line.description,
-            ]
-            for line in lines
-        ],
-    }
-
-
-def _charges_content(account: Account, memo_type: str, lines, header: dict) -> dict:
-    return {
-        "source": MemoSource.CHARGES,
-        "memo_type": memo_type,
-        "account": account,
-        **header,
-        "lines": [
-            [
-                line.charge,
-                line.amount,
-                line.quantity,
-                line.service_start,
-                line.service_end,
-                line.description,
-                line.tax_mode,
-                line.tax_amount,
-            ]
-            for line in lines
-        ],
-    }
 
 
 def _check_header(
@@ -303,7 +187,7 @@ def create_memo_from_invoice(
     With an idempotency key: the same user submitting the same input again gets the first memo
     back (`replayed` set on it); other input or another user with that key is refused."""
     memo_date = memo_date or timezone.localdate()
-    idempotency_key = _checked_key(idempotency_key)
+    idempotency_key = idempotency.checked_key(idempotency_key)
     digest = ""
     if idempotency_key:
         header = {
@@ -315,7 +199,9 @@ def create_memo_from_invoice(
             "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
             "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
         }
-        digest = _content_digest(_invoice_content(invoice, memo_type, lines, header))
+        digest = idempotency.content_digest(
+            idempotency.invoice_content(invoice, memo_type, lines, header)
+        )
     existing = _replayed(idempotency_key, actor=actor, digest=digest)
     if existing is not None:
         return existing
@@ -437,7 +323,7 @@ def create_memo_from_charges(
 
     Idempotency keys as in create_memo_from_invoice."""
     memo_date = memo_date or timezone.localdate()
-    idempotency_key = _checked_key(idempotency_key)
+    idempotency_key = idempotency.checked_key(idempotency_key)
     digest = ""
     if idempotency_key:
         header = {
@@ -448,7 +334,9 @@ def create_memo_from_charges(
             "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
             "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
         }
-        digest = _content_digest(_charges_content(account, memo_type, lines, header))
+        digest = idempotency.content_digest(
+            idempotency.charges_content(account, memo_type, lines, header)
+        )
     existing = _replayed(idempotency_key, actor=actor, digest=digest)
     if existing is not None:
         return existing
@@ -565,76 +453,18 @@ def _uses_third_party_engine(memo: Memo) -> bool:
     return taxed_by_third_party_engine(memo.tax_auto_calculation)
 
 
-def _tax_with_engine(plan: _MemoPlan) -> None:
-    """Replace the built-in tax by the third-party engine's; on failure keep the memo savable
-    as a Draft with Tax Status Error and the engine's reason (DOMAIN.md 2.6)."""
-    memo = plan.memo
-    memo.taxed_by_third_party = True
-    memo.tax_reference = memo.tax_reference or uuid.uuid4().hex
-    # Amounts read back from the database carry the storage precision (3 places): send them in
-    # the currency's minor unit, as the protocol wants.
-    typed = [
-        (
-            item,
-            round_money(
-                item.amount if item.tax_mode == TaxMode.INCLUSIVE else item.amount_excl_tax,
-                memo.currency,
-            ),
-        )
-        for item in plan.items
-    ]
-    try:
-        results = tax_engine.calculate(
-            document_number=memo.tax_reference,
-            document_type=ENGINE_DOCUMENT_TYPES[memo.memo_type],
-            document_date=memo.memo_date,
-            currency=memo.currency.code,
-            account_number=memo.account.number,
-            lines=[
-                tax_engine.EngineLine(
-                    key=str(item.sort_order),
-                    amount=amount,
-                    mode=item.tax_mode,
-                    tax_code=item.tax_code.code if item.tax_code else None,
-                    description=item.description or item.charge_name,
-                )
-                for item, amount in typed
-            ],
-        )
-    except tax_engine.TaxEngineError as exc:
-        for item, amount in typed:
-            item.amount_excl_tax, item.tax_amount, item.amount = amount, ZERO, amount
-        memo.tax_status, memo.tax_message = TaxStatus.ERROR, str(exc)
-        if exc.answered:
-            # The engine committed a document whose answer is refused (out of range, malformed):
-            # void it now rather than leave a wrong document there until the memo is canceled.
-            # One void clears the reference, an earlier commit of it included.
-            memo.tax_maybe_committed = not _void_quietly(memo)
-        elif exc.may_have_committed:
-            # No answer in time: the document may be committed (or may still be, once the
-            # engine gets to it). Voiding now could come before a late commit; canceling the
-            # memo voids it, and recalculating commits it again under the same reference.
-            memo.tax_maybe_committed = True
-        return
-    for (item, _), result in zip(typed, results, strict=True):
-        item.amount_excl_tax, item.tax_amount = result.amount_excl_tax, result.tax_amount
-        item.amount = result.amount_excl_tax + result.tax_amount
-    memo.tax_status, memo.tax_message = TaxStatus.COMPLETE, ""
-    memo.tax_maybe_committed = True
-
-
 def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
     memo = plan.memo
     if plan.third_party:
         # The engine is called before the transaction, so no lock is held while it answers.
-        _tax_with_engine(plan)
+        engine_tax.tax_with_engine(plan.memo, plan.items)
     try:
         saved = _save(plan, actor=actor, check_under_lock=check_under_lock)
     except Exception:
         # Not saved (refused, a duplicate refused, a database error): whatever the engine may
         # have committed under this memo's reference belongs to no memo.
         if memo.tax_maybe_committed:
-            _void_quietly(memo)
+            engine_tax.void_quietly(memo)
         raise
     if saved is memo:
         memo.refresh_from_db()
@@ -670,12 +500,12 @@ def _save(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
             if existing is None:
                 raise
             # Refused (another user or other input): the caller voids the tax.
-            _check_same_submit(
+            idempotency.check_same_submit(
                 existing, actor_id=memo.created_by_id, digest=memo.idempotency_digest
             )
             if memo.tax_maybe_committed:
                 # The tax committed for this duplicate belongs to no memo.
-                _void_quietly(memo)
+                engine_tax.void_quietly(memo)
             existing.replayed = True
             return existing
         for item in plan.items:
@@ -705,22 +535,6 @@ def _creation_message(memo: Memo) -> str:
     return f"Created {memo.get_memo_type_display().lower()} from {source}"
 
 
-def _void_quietly(memo: Memo) -> bool:
-    """Best effort: void what the engine may hold under the memo's reference; True if voided.
-    A failure is logged with the reference, so it can be voided at the engine by hand."""
-    try:
-        tax_engine.void(document_number=memo.tax_reference)
-    except tax_engine.TaxEngineError as exc:
-        logger.warning(
-            "Tax document %s (memo %s) may be left committed at the engine: %s",
-            memo.tax_reference,
-            memo.number or "not saved",
-            exc,
-        )
-        return False
-    return True
-
-
 @transaction.atomic
 def recalculate_tax(*, memo: Memo, actor) -> Memo:
     """Recalculate a Draft memo's tax (built-in or third-party engine) and its totals."""
@@ -745,7 +559,7 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
     items = list(locked.items.select_related("tax_code").order_by("sort_order"))
     plan = _MemoPlan(memo=locked, items=items)
     if _uses_third_party_engine(locked):
-        _tax_with_engine(plan)
+        engine_tax.tax_with_engine(plan.memo, plan.items)
     else:
         if locked.taxed_by_third_party:
             # The tenant went back to the built-in engine: the memo is no longer taxed by the
@@ -753,7 +567,7 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
             # may hold for it (a commit, or an answer that came too late) is voided once this
             # is saved.
             if locked.tax_maybe_committed:
-                transaction.on_commit(lambda: _void_quietly(locked))
+                transaction.on_commit(lambda: engine_tax.void_quietly(locked))
             locked.taxed_by_third_party = False
             locked.tax_maybe_committed = False
             locked.tax_status, locked.tax_message = TaxStatus.NONE, ""
