@@ -1,9 +1,11 @@
-"""Login required everywhere, with an htmx-friendly answer for expired sessions."""
+"""Login required everywhere, with an htmx-friendly answer for expired sessions; signed-in
+answers never stored."""
 
 import time
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
+from django.utils.cache import patch_cache_control
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -60,3 +62,24 @@ class IdleSessionTimeoutMiddleware:
         return self.get_response(request)
 
     SESSION_KEY = "memodesk_last_seen"
+
+
+class NoStoreForSignedInMiddleware:
+    """`Cache-Control: private, no-store` on every answer to a signed-in user: pages, htmx
+    partials, redirects and exports.
+
+    Without it, Back shows the browser's stored copy of a create form, whose resubmit replays
+    that form's idempotency key, and a shared proxy could keep one user's data. Only
+    Cache-Control is touched: Vary (HX-Request, Cookie) stays as the view and the session set
+    it. Static files are answered by WhiteNoise before this runs and stay cacheable.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every page needs a session; htmx requests without one get HX-Redirect to the login page.
     "billing.middleware.HtmxAwareLoginRequiredMiddleware",
+    # Signed-in answers are never stored, so Back cannot replay a stale form.
+    "billing.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # An idle session ends here, before any view runs (the login check above runs in process_view,
     # after every middleware's request phase), so the request then counts as signed out.
@@ -211,6 +213,17 @@ WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Fields one request may post (Django's default, 1,000, answers 400 to a credit memo from a
+# 250-item invoice). A memo has at most 1,000 items (DOMAIN.md 2.2), and the 1,001st must reach
+# the service to be refused by name. Fields per row: from-invoice 5 (selected, amount,
+# tax_included, tax_amount, description); charges 9 (line, charge, amount, quantity,
+# service_start, service_end, tax_included, tax_amount, description); apply 1 per document +
+# 1 per open item. Largest memo form: 1,001 charge lines x 9 + 11 header fields (csrf, type,
+# account, memo_date, reason_code, comments, the tax box, the type's flag, idempotency_key,
+# action or preview) = 9,020. 20,000 is that with room to spare, and lets the apply page take
+# an account with 500 open documents averaging 38 open items each.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 60 * 60 * 10  # a working day: the absolute limit of a session

@@ -40,6 +40,13 @@ An error is any non-2xx answer, with the reason as JSON ``{"error": "<reason>"}`
 body. Redirects are not followed (they are errors too: the credentials stay with the configured
 URL).
 
+A 2xx answer to a committing ``/calculate`` means the document is committed, even when its
+answer is refused here (malformed, or amounts out of range: a tax of the opposite sign to its
+line, more tax than a tax-inclusive amount, NaN, wider than the money columns). An error answer
+means nothing was done. No answer in time (or the connection dropped after the request was
+sent) leaves it unknown. ``TaxEngineError.may_have_committed`` says which, so the caller can
+void the document by its number.
+
 Timeout: ``BillingSettings.tax_engine_timeout`` seconds, for connecting and for each wait for
 data; the whole call is also cut off once it has lasted longer than that while reading the body.
 """
@@ -63,7 +70,14 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 
 from billing.models import BillingSettings, TaxMode
-from billing.money import HasMinorUnit, currency_code, minor_unit, validate_money
+from billing.money import (
+    MONEY_DIGITS,
+    MONEY_PLACES,
+    HasMinorUnit,
+    currency_code,
+    minor_unit,
+    validate_money,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +88,18 @@ _READ_CHUNK = 64 * 1024
 
 class TaxEngineError(Exception):
     """The engine failed, refused or timed out; str(exc) is the reason shown to operators as Tax
-    Message."""
+    Message.
+
+    `answered`: the engine answered 2xx (it did the work) but the answer could not be used.
+    `may_have_committed`: the request reached the engine and it may have acted on it (answered,
+    or no answer in time); for a committing /calculate the document may then be committed and
+    is the caller's to void. False when the engine refused or was never reached.
+    """
+
+    def __init__(self, message: str, *, answered: bool = False, may_have_committed: bool = False):
+        super().__init__(message)
+        self.answered = answered
+        self.may_have_committed = may_have_committed or answered
 
 
 @dataclass(frozen=True)
@@ -202,13 +227,15 @@ def _post(
     except TaxEngineError:
         raise
     except urllib.error.URLError as exc:
+        # urllib wraps what fails while connecting and sending: the engine never got it.
         if _is_timeout(exc.reason):
-            raise _timed_out(timeout, endpoint) from exc
-        raise _unreachable(base, exc.reason, endpoint) from exc
+            raise _timed_out(timeout, endpoint, sent=False) from exc
+        raise _unreachable(base, exc.reason, endpoint, sent=False) from exc
     except (OSError, HTTPException) as exc:
+        # Waiting for or reading the answer: the request was sent, the engine may have acted.
         if _is_timeout(exc):
-            raise _timed_out(timeout, endpoint) from exc
-        raise _unreachable(base, exc, endpoint) from exc
+            raise _timed_out(timeout, endpoint, sent=True) from exc
+        raise _unreachable(base, exc, endpoint, sent=True) from exc
 
     if not expect_body:
         return None
@@ -283,22 +310,33 @@ def _shown(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def _fail(message: str, endpoint: str) -> TaxEngineError:
+def _fail(message: str, endpoint: str, **state: bool) -> TaxEngineError:
     logger.warning("Tax engine %s failed: %s", endpoint, message)
-    return TaxEngineError(message)
+    return TaxEngineError(message, **state)
 
 
-def _timed_out(timeout: Decimal, endpoint: str) -> TaxEngineError:
-    return _fail(f"The tax engine did not answer within {_seconds(timeout)}", endpoint)
+def _timed_out(timeout: Decimal, endpoint: str, *, sent: bool) -> TaxEngineError:
+    return _fail(
+        f"The tax engine did not answer within {_seconds(timeout)}",
+        endpoint,
+        may_have_committed=sent,
+    )
 
 
-def _unreachable(base: str, reason: object, endpoint: str) -> TaxEngineError:
+def _unreachable(base: str, reason: object, endpoint: str, *, sent: bool) -> TaxEngineError:
     text = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
-    return _fail(f"The tax engine at {_shown(base)} could not be reached: {text}", endpoint)
+    return _fail(
+        f"The tax engine at {_shown(base)} could not be reached: {text}",
+        endpoint,
+        may_have_committed=sent,
+    )
 
 
 def _malformed(problem: str, endpoint: str) -> TaxEngineError:
-    return _fail(f"The tax engine gave an invalid answer: {problem.rstrip('.')}.", endpoint)
+    """A 2xx answer that cannot be used: the engine did the work (committed, for /calculate)."""
+    return _fail(
+        f"The tax engine gave an invalid answer: {problem.rstrip('.')}.", endpoint, answered=True
+    )
 
 
 # --- lines ---------------------------------------------------------------------------------------
@@ -347,6 +385,9 @@ def _parse_calculation(
         net = _amount(item, "amount_excl_tax", key, currency)
         tax = _amount(item, "tax_amount", key, currency)
         line = sent[key]
+        problem = _out_of_range(line, net, tax)
+        if problem:
+            raise bad(f"line {key!r}: {problem}")
         if line.mode == TaxMode.INCLUSIVE and net + tax != line.amount:
             raise bad(
                 f"line {key!r}: net {net} + tax {tax} is not the tax-inclusive amount "
@@ -364,6 +405,23 @@ def _parse_calculation(
     return [results[line.key] for line in lines]
 
 
+def _out_of_range(line: EngineLine, net: Decimal, tax: Decimal) -> str:
+    """Why a line's answer cannot be stored as its memo line, or "": the tax goes the way of
+    the amount (a credit line's tax is never a debit), an inclusive amount holds its tax, and
+    net + tax fits the money columns."""
+    amount = _decimal_string(line.amount)
+    if tax < 0 and line.amount >= 0:
+        return f"tax {tax} is negative on the amount {amount}"
+    if tax > 0 and line.amount < 0:
+        return f"tax {tax} is positive on the negative amount {amount}"
+    if line.mode == TaxMode.INCLUSIVE and abs(tax) > abs(line.amount):
+        return f"tax {tax} is more than the tax-inclusive amount {amount}"
+    total = net + tax
+    if total and total.adjusted() >= MONEY_DIGITS - MONEY_PLACES:
+        return f"net {net} + tax {tax} is too large for an amount"
+    return ""
+
+
 def _amount(item: dict, field: str, key: str, currency: str | HasMinorUnit) -> Decimal:
     if field not in item:
         raise _malformed(f'line {key!r} has no "{field}"', "calculate")
@@ -374,6 +432,8 @@ def _amount(item: dict, field: str, key: str, currency: str | HasMinorUnit) -> D
         value = Decimal(raw.strip()) if isinstance(raw, str) else raw
     except InvalidOperation as exc:
         raise _malformed(f'line {key!r}: "{field}" {raw!r} is not a number', "calculate") from exc
+    if not value.is_finite():
+        raise _malformed(f'line {key!r}: "{field}" {value} is not a number', "calculate")
     try:
         return validate_money(value, currency, field=f'"{field}"')
     except ValidationError as exc:

@@ -103,9 +103,16 @@ def memo_type_from(request) -> str:
 
 
 def respond_created(request, memo) -> HttpResponse:
-    messages.success(
-        request, f"{memo.get_memo_type_display()} {memo.number} was created as a draft."
-    )
+    if memo.replayed:
+        # The same form submitted again by the same user: nothing new was created.
+        messages.info(
+            request,
+            f"{memo.get_memo_type_display()} {memo.number} was already created from this form.",
+        )
+    else:
+        messages.success(
+            request, f"{memo.get_memo_type_display()} {memo.number} was created as a draft."
+        )
     url = memo.get_absolute_url()
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 

@@ -12,7 +12,7 @@ from django import forms
 from django.utils import timezone
 
 from billing.models import Account, Charge, ChargeModel
-from memos.models import MemoType, ReasonCode
+from memos.models import IDEMPOTENCY_KEY_LENGTH, MemoType, ReasonCode
 from memos.services.common import REASON_CODE_TYPE
 
 
@@ -43,7 +43,17 @@ class MemoHeaderForm(forms.Form):
         label="Auto Apply: Exclude from auto apply rules", required=False
     )
     auto_pay = forms.BooleanField(label="Auto-Pay", required=False, initial=True)
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False)
+    # Minted per page view: a double submit of one form creates one memo. Hidden, so its error
+    # says what the operator can do about it (the template shows it above the header).
+    idempotency_key = forms.CharField(
+        widget=forms.HiddenInput,
+        required=False,
+        max_length=IDEMPOTENCY_KEY_LENGTH,
+        error_messages={
+            "max_length": "This form's submission key is not valid. "
+            "Reload the page and enter the memo again."
+        },
+    )
 
     def __init__(self, *args, memo_type: str, from_invoice: bool, min_date=None, **kwargs):
         super().__init__(*args, **kwargs)

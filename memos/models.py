@@ -20,6 +20,9 @@ from billing.models import (
 )
 from billing.models.fields import MoneyField, PriceField, QuantityField, money_sum
 
+# The create forms' idempotency keys: at most this long (the column's width).
+IDEMPOTENCY_KEY_LENGTH = 64
+
 
 class MemoType(models.TextChoices):
     CREDIT = "credit", "Credit memo"
@@ -186,12 +189,27 @@ class Memo(models.Model):
     # The document reference the third-party engine knows this memo's tax by (it is sent before
     # the memo has a number, so that numbers stay gapless if the engine call fails).
     tax_reference = models.CharField(max_length=64, blank=True)
+    # The engine may hold a document committed under tax_reference: a commit succeeded, or a
+    # call that may have committed got no usable answer (DOMAIN.md 2.6). Canceling the memo voids
+    # it there; cleared once a void succeeds. Tax Status alone cannot tell: an answer that came
+    # too late leaves Error, yet the document is committed.
+    tax_maybe_committed = models.BooleanField(default=False)
+    # A key is bound to the user who used it (created_by) and to a digest of what was submitted:
+    # only the same user with the same content gets this memo back. Unique on its own, not per
+    # user: a form's key is minted for one user, so another user presenting it is refused, and
+    # the constraint still makes concurrent double submits (with or without a user) one memo.
     idempotency_key = models.CharField(
-        max_length=64,
+        max_length=IDEMPOTENCY_KEY_LENGTH,
         null=True,
         blank=True,
         unique=True,
         help_text="The create form's token, so a double submit creates one memo",
+    )
+    idempotency_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="SHA-256 of the input the memo was created from, with its idempotency key",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -264,6 +282,10 @@ class Memo(models.Model):
                 violation_error_message="A memo from an invoice names its invoice.",
             ),
         ]
+
+    # Set on the instance a create service returns when an idempotent retry found the memo the
+    # first submit made (nothing was created this time); never stored.
+    replayed = False
 
     def __str__(self) -> str:
         return self.number

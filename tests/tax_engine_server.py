@@ -11,14 +11,22 @@ Modes (set `server.mode`):
   /void answers 200.
 - "error": 422 {"error": "Address could not be validated"} (`server.error_status` and
   `server.error_message` change it; `server.error_body` replaces the JSON, e.g. a plain text).
-- "timeout": sleeps `server.delay` (1.5 s) before answering, longer than the client's timeout.
-  The sleep ends at once when the server shuts down, so no handler thread outlives the test.
-- "malformed": 200 with `server.malformed_body`: bytes/str sent as they are, anything else as
-  JSON, or a callable taking the request's JSON and returning one of those. By default a line
-  without "tax_amount".
+- "timeout": sleeps `server.delay` (1.5 s) before answering, longer than the client's timeout,
+  and commits nothing (a hung engine). The sleep ends at once when the server shuts down, so no
+  handler thread outlives the test.
+- "late": /calculate commits the document at once, then answers (as "success") only after
+  `server.delay`: the engine did the work, the client gave up waiting. /void answers at once.
+- "negative": /calculate answers every line with a negative tax, `server.negative_rate` (-150%)
+  of its net, and commits it; /void answers 200.
+- "malformed": /calculate answers 200 with `server.malformed_body`: bytes/str sent as they are,
+  anything else as JSON, or a callable taking the request's JSON and returning one of those. By
+  default a line without "tax_amount". The 200 commits the document, whatever the body says.
+  /void answers 200.
 
 `server.requests` lists what it received: {"path", "body" (parsed JSON, floats as Decimal),
-"authorization" (the header, or None)}.
+"authorization" (the header, or None)}. `server.committed` is the set of document numbers the
+engine holds committed: added by a committing /calculate it acted on, removed by a /void it
+answered 200; what is left at the end of a test is an orphan.
 """
 
 from __future__ import annotations
@@ -37,15 +45,15 @@ RATE = Decimal(10)
 HUNDRED = Decimal(100)
 
 
-def compute_line(line: dict[str, Any], currency: str) -> dict[str, str]:
-    """The fake engine's answer for one line: 10% tax, rounded per line."""
+def compute_line(line: dict[str, Any], currency: str, rate: Decimal = RATE) -> dict[str, str]:
+    """The fake engine's answer for one line: 10% tax (or `rate`), rounded per line."""
     amount = Decimal(line["amount"])
     if line["mode"] == "inclusive":
-        net = round_money(amount * HUNDRED / (HUNDRED + RATE), currency)
+        net = round_money(amount * HUNDRED / (HUNDRED + rate), currency)
         tax = amount - net
     else:
         net = amount
-        tax = round_money(amount * RATE / HUNDRED, currency)
+        tax = round_money(amount * rate / HUNDRED, currency)
     return {"key": line["key"], "amount_excl_tax": str(net), "tax_amount": str(tax)}
 
 
@@ -57,7 +65,9 @@ class FakeTaxEngine:
         self.error_message = "Address could not be validated"
         self.error_body: Any = None
         self.malformed_body: Any = default_malformed
+        self.negative_rate = Decimal(-150)
         self.requests: list[dict[str, Any]] = []
+        self.committed: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -86,19 +96,32 @@ class FakeTaxEngine:
         with self._lock:
             self.requests.append({"path": path, "body": body, "authorization": authorization})
 
+    def commit(self, path: str, body: Any) -> None:
+        if path == "/calculate" and isinstance(body, dict) and body.get("commit"):
+            with self._lock:
+                self.committed.add(body["document_number"])
+
     def answer(self, path: str, body: Any) -> tuple[int, Any]:
         """(status, body) for a request; the body is bytes/str (sent as is) or JSON data."""
         if self.mode == "error":
             if self.error_body is not None:
                 return self.error_status, self.error_body
             return self.error_status, {"error": self.error_message}
-        if self.mode == "malformed":
+        if self.mode == "timeout":
+            # Nobody is listening any more; a hung engine did nothing.
+            return 504, {"error": "Gateway timeout"}
+        if self.mode == "malformed" and path == "/calculate":
+            self.commit(path, body)
             made = self.malformed_body
             return 200, made(body) if callable(made) else made
         if path == "/calculate":
-            lines = [compute_line(line, body["currency"]) for line in body["lines"]]
+            rate = self.negative_rate if self.mode == "negative" else RATE
+            lines = [compute_line(line, body["currency"], rate) for line in body["lines"]]
+            self.commit(path, body)
             return 200, {"lines": lines}
         if path == "/void":
+            with self._lock:
+                self.committed.discard(body["document_number"])
             return 200, {"document_number": body["document_number"], "status": "voided"}
         return 404, {"error": f"No such endpoint {path}"}
 
@@ -117,7 +140,12 @@ class FakeTaxEngine:
                     self._send(400, {"error": "The request is not JSON"})
                     return
                 engine.record(self.path, body, self.headers.get("Authorization"))
-                if engine.mode == "timeout" and engine._stopping.wait(engine.delay):
+                slow = engine.mode == "timeout" or (
+                    engine.mode == "late" and self.path == "/calculate"
+                )
+                if engine.mode == "late":
+                    engine.commit(self.path, body)  # done, but the answer comes too late
+                if slow and engine._stopping.wait(engine.delay):
                     self.close_connection = True
                     return  # shutting down: the client gave up long ago
                 status, answer = engine.answer(self.path, body)

@@ -7,9 +7,8 @@ taken last, inside a savepoint with the insert, so a failed or duplicate create 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import uuid
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -17,7 +16,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import tax_engine
 from billing.models import (
     Account,
     Charge,
@@ -28,7 +26,7 @@ from billing.models import (
     NumberSeries,
     TaxMode,
 )
-from billing.money import ZERO, round_money, to_decimal
+from billing.money import ZERO, to_decimal
 from billing.numbering import next_number
 from billing.services import ensure_open_period
 from memos.models import (
@@ -41,14 +39,15 @@ from memos.models import (
     ReasonCode,
     TaxStatus,
 )
+from memos.services import engine_tax, idempotency
 from memos.services.availability import check_available_to_credit
 from memos.services.common import record_event, resolve_reason_code
 from memos.services.pricing import PricedLine, price_line, taxed_by_third_party_engine
 
+logger = logging.getLogger(__name__)
+
 MAX_ITEMS = 1000
 MAX_DESCRIPTION = 500
-# The engine's names for our documents (billing/tax_engine.py's protocol).
-ENGINE_DOCUMENT_TYPES = {MemoType.CREDIT: "credit_memo", MemoType.DEBIT: "debit_memo"}
 QUANTITY_PLACES = Decimal("0.000001")
 SERIES = {
     MemoType.CREDIT: NumberSeries.Key.CREDIT_MEMO,
@@ -129,6 +128,16 @@ def _existing_memo(idempotency_key: str | None) -> Memo | None:
     return Memo.objects.filter(idempotency_key=idempotency_key).first()
 
 
+def _replayed(idempotency_key: str | None, *, actor, digest: str) -> Memo | None:
+    """The memo a first submit with this key made, when this is the same submit again."""
+    existing = _existing_memo(idempotency_key)
+    if existing is None:
+        return None
+    idempotency.check_same_submit(existing, actor_id=idempotency.actor_id(actor), digest=digest)
+    existing.replayed = True
+    return existing
+
+
 def _check_header(
     errors: _Errors,
     *,
@@ -173,11 +182,29 @@ def create_memo_from_invoice(
     auto_pay: bool = True,
     idempotency_key: str | None = None,
 ) -> Memo:
-    """Create a Draft credit or debit memo from items of a Posted invoice (DOMAIN.md 2.2)."""
-    existing = _existing_memo(idempotency_key)
+    """Create a Draft credit or debit memo from items of a Posted invoice (DOMAIN.md 2.2).
+
+    With an idempotency key: the same user submitting the same input again gets the first memo
+    back (`replayed` set on it); other input or another user with that key is refused."""
+    memo_date = memo_date or timezone.localdate()
+    idempotency_key = idempotency.checked_key(idempotency_key)
+    digest = ""
+    if idempotency_key:
+        header = {
+            "memo_date": memo_date,
+            "reason_code": reason_code,
+            "comments": comments,
+            "tax_auto_calculation": tax_auto_calculation,
+            "apply_to_invoice_on_post": apply_to_invoice_on_post and memo_type == MemoType.CREDIT,
+            "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
+            "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
+        }
+        digest = idempotency.content_digest(
+            idempotency.invoice_content(invoice, memo_type, lines, header)
+        )
+    existing = _replayed(idempotency_key, actor=actor, digest=digest)
     if existing is not None:
         return existing
-    memo_date = memo_date or timezone.localdate()
     errors = _Errors()
     if invoice.status != InvoiceStatus.POSTED:
         raise ValidationError(
@@ -209,7 +236,8 @@ def create_memo_from_invoice(
         apply_to_invoice_on_post=apply_to_invoice_on_post and memo_type == MemoType.CREDIT,
         exclude_from_auto_apply=exclude_from_auto_apply and memo_type == MemoType.CREDIT,
         auto_pay=auto_pay and memo_type == MemoType.DEBIT,
-        idempotency_key=idempotency_key or None,
+        idempotency_key=idempotency_key,
+        idempotency_digest=digest,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     # Tax of a credit for an invoice item is the invoice's tax: rates on the invoice date.
@@ -291,11 +319,27 @@ def create_memo_from_charges(
     auto_pay: bool = True,
     idempotency_key: str | None = None,
 ) -> Memo:
-    """Create a standalone Draft credit or debit memo from catalog charges (DOMAIN.md 2.3)."""
-    existing = _existing_memo(idempotency_key)
+    """Create a standalone Draft credit or debit memo from catalog charges (DOMAIN.md 2.3).
+
+    Idempotency keys as in create_memo_from_invoice."""
+    memo_date = memo_date or timezone.localdate()
+    idempotency_key = idempotency.checked_key(idempotency_key)
+    digest = ""
+    if idempotency_key:
+        header = {
+            "memo_date": memo_date,
+            "reason_code": reason_code,
+            "comments": comments,
+            "tax_auto_calculation": tax_auto_calculation,
+            "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
+            "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
+        }
+        digest = idempotency.content_digest(
+            idempotency.charges_content(account, memo_type, lines, header)
+        )
+    existing = _replayed(idempotency_key, actor=actor, digest=digest)
     if existing is not None:
         return existing
-    memo_date = memo_date or timezone.localdate()
     errors = _Errors()
     resolved_reason = _check_header(
         errors,
@@ -316,7 +360,8 @@ def create_memo_from_charges(
         tax_auto_calculation=tax_auto_calculation,
         exclude_from_auto_apply=exclude_from_auto_apply and memo_type == MemoType.CREDIT,
         auto_pay=auto_pay and memo_type == MemoType.DEBIT,
-        idempotency_key=idempotency_key or None,
+        idempotency_key=idempotency_key,
+        idempotency_digest=digest,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     plan = _MemoPlan(memo=memo, tax_day=memo_date, third_party=_uses_third_party_engine(memo))
@@ -408,60 +453,28 @@ def _uses_third_party_engine(memo: Memo) -> bool:
     return taxed_by_third_party_engine(memo.tax_auto_calculation)
 
 
-def _tax_with_engine(plan: _MemoPlan) -> None:
-    """Replace the built-in tax by the third-party engine's; on failure keep the memo savable
-    as a Draft with Tax Status Error and the engine's reason (DOMAIN.md 2.6)."""
-    memo = plan.memo
-    memo.taxed_by_third_party = True
-    memo.tax_reference = memo.tax_reference or uuid.uuid4().hex
-    # Amounts read back from the database carry the storage precision (3 places): send them in
-    # the currency's minor unit, as the protocol wants.
-    typed = [
-        (
-            item,
-            round_money(
-                item.amount if item.tax_mode == TaxMode.INCLUSIVE else item.amount_excl_tax,
-                memo.currency,
-            ),
-        )
-        for item in plan.items
-    ]
-    try:
-        results = tax_engine.calculate(
-            document_number=memo.tax_reference,
-            document_type=ENGINE_DOCUMENT_TYPES[memo.memo_type],
-            document_date=memo.memo_date,
-            currency=memo.currency.code,
-            account_number=memo.account.number,
-            lines=[
-                tax_engine.EngineLine(
-                    key=str(item.sort_order),
-                    amount=amount,
-                    mode=item.tax_mode,
-                    tax_code=item.tax_code.code if item.tax_code else None,
-                    description=item.description or item.charge_name,
-                )
-                for item, amount in typed
-            ],
-        )
-    except tax_engine.TaxEngineError as exc:
-        for item, amount in typed:
-            item.amount_excl_tax, item.tax_amount, item.amount = amount, ZERO, amount
-        memo.tax_status, memo.tax_message = TaxStatus.ERROR, str(exc)
-        return
-    for (item, _), result in zip(typed, results, strict=True):
-        item.amount_excl_tax, item.tax_amount = result.amount_excl_tax, result.tax_amount
-        item.amount = result.amount_excl_tax + result.tax_amount
-    memo.tax_status, memo.tax_message = TaxStatus.COMPLETE, ""
-
-
 def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
     memo = plan.memo
-    engine_called = False
     if plan.third_party:
         # The engine is called before the transaction, so no lock is held while it answers.
-        _tax_with_engine(plan)
-        engine_called = memo.tax_status == TaxStatus.COMPLETE
+        engine_tax.tax_with_engine(plan.memo, plan.items)
+    try:
+        saved = _save(plan, actor=actor, check_under_lock=check_under_lock)
+    except Exception:
+        # Not saved (refused, a duplicate refused, a database error): whatever the engine may
+        # have committed under this memo's reference belongs to no memo.
+        if memo.tax_maybe_committed:
+            engine_tax.void_quietly(memo)
+        raise
+    if saved is memo:
+        memo.refresh_from_db()
+    return saved
+
+
+def _save(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
+    """Write the memo, its items and its history event; or return the memo a first submit with
+    the same idempotency key made."""
+    memo = plan.memo
     memo.amount_excl_tax = sum((item.amount_excl_tax for item in plan.items), ZERO)
     memo.tax_amount = sum((item.tax_amount for item in plan.items), ZERO)
     memo.amount = memo.amount_excl_tax + memo.tax_amount
@@ -473,60 +486,53 @@ def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
         memo.balance = memo.amount
         for item in plan.items:
             item.balance = item.amount
-    try:
-        with transaction.atomic():
-            if check_under_lock is not None:
-                check_under_lock()
-            try:
-                # A savepoint around number + insert: a duplicate submit rolls both back.
-                with transaction.atomic():
-                    memo.number = next_number(SERIES[memo.memo_type])
-                    memo.status = MemoStatus.DRAFT
-                    memo.save(force_insert=True)
-            except IntegrityError:
-                existing = _existing_memo(memo.idempotency_key)
-                if existing is None:
-                    raise
-                if engine_called:
-                    # The tax committed for this duplicate belongs to no memo.
-                    _void_quietly(memo)
-                return existing
-            for item in plan.items:
-                item.memo = memo
-            MemoItem.objects.bulk_create(plan.items)
-            record_event(
-                memo,
-                MemoEvent.Kind.CREATED,
-                actor=actor,
-                message=_creation_message(memo),
-                after={
-                    "status": "Draft",
-                    "amount": memo.amount,
-                    "items": len(plan.items),
-                    **(
-                        {"tax_status": memo.get_tax_status_display()}
-                        if memo.taxed_by_third_party
-                        else {}
-                    ),
-                },
+    with transaction.atomic():
+        if check_under_lock is not None:
+            check_under_lock()
+        try:
+            # A savepoint around number + insert: a duplicate submit rolls both back.
+            with transaction.atomic():
+                memo.number = next_number(SERIES[memo.memo_type])
+                memo.status = MemoStatus.DRAFT
+                memo.save(force_insert=True)
+        except IntegrityError:
+            existing = _existing_memo(memo.idempotency_key)
+            if existing is None:
+                raise
+            # Refused (another user or other input): the caller voids the tax.
+            idempotency.check_same_submit(
+                existing, actor_id=memo.created_by_id, digest=memo.idempotency_digest
             )
-    except Exception:
-        if engine_called:
-            _void_quietly(memo)
-        raise
-    memo.refresh_from_db()
+            if memo.tax_maybe_committed:
+                # The tax committed for this duplicate belongs to no memo.
+                engine_tax.void_quietly(memo)
+            existing.replayed = True
+            return existing
+        for item in plan.items:
+            item.memo = memo
+        MemoItem.objects.bulk_create(plan.items)
+        record_event(
+            memo,
+            MemoEvent.Kind.CREATED,
+            actor=actor,
+            message=_creation_message(memo),
+            after={
+                "status": "Draft",
+                "amount": memo.amount,
+                "items": len(plan.items),
+                **(
+                    {"tax_status": memo.get_tax_status_display()}
+                    if memo.taxed_by_third_party
+                    else {}
+                ),
+            },
+        )
     return memo
 
 
 def _creation_message(memo: Memo) -> str:
     source = f"invoice {memo.invoice.number}" if memo.invoice_id else "charges"
     return f"Created {memo.get_memo_type_display().lower()} from {source}"
-
-
-def _void_quietly(memo: Memo) -> None:
-    """Best effort: a tax committed for a memo that was then not saved is voided at the engine."""
-    with contextlib.suppress(tax_engine.TaxEngineError):
-        tax_engine.void(document_number=memo.tax_reference)
 
 
 @transaction.atomic
@@ -553,15 +559,17 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
     items = list(locked.items.select_related("tax_code").order_by("sort_order"))
     plan = _MemoPlan(memo=locked, items=items)
     if _uses_third_party_engine(locked):
-        _tax_with_engine(plan)
+        engine_tax.tax_with_engine(plan.memo, plan.items)
     else:
         if locked.taxed_by_third_party:
             # The tenant went back to the built-in engine: the memo is no longer taxed by the
-            # third-party one (its Tax Status would stay Error for good), and a tax committed
-            # there is voided once this is saved.
-            if locked.tax_status == TaxStatus.COMPLETE:
-                transaction.on_commit(lambda: _void_quietly(locked))
+            # third-party one (its Tax Status would stay Error for good), and what the engine
+            # may hold for it (a commit, or an answer that came too late) is voided once this
+            # is saved.
+            if locked.tax_maybe_committed:
+                transaction.on_commit(lambda: engine_tax.void_quietly(locked))
             locked.taxed_by_third_party = False
+            locked.tax_maybe_committed = False
             locked.tax_status, locked.tax_message = TaxStatus.NONE, ""
         day = locked.invoice.invoice_date if locked.invoice_id else locked.memo_date
         for item in items:

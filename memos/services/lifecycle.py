@@ -187,18 +187,25 @@ def cancel_memo(*, memo: Memo, actor) -> Memo:
     locked = lock_memo(memo)
     _transition(locked, MemoStatus.CANCELED, "canceled")
     after = {"status": "Canceled"}
-    if locked.taxed_by_third_party and locked.tax_status == TaxStatus.COMPLETE:
+    if locked.tax_maybe_committed:
+        # Committed, or perhaps committed by a call whose answer never came (Tax Status Error):
+        # voided by its reference either way, and the cancel waits until the engine confirms.
         try:
             tax_engine.void(document_number=locked.tax_reference)
         except tax_engine.TaxEngineError as exc:
-            raise ValidationError(
-                f"{locked.number} was not canceled: its tax could not be voided ({exc}).",
-                code="tax_void_failed",
-            ) from exc
+            if locked.tax_status == TaxStatus.COMPLETE:
+                message = f"{locked.number} was not canceled: its tax could not be voided ({exc})."
+            else:
+                message = (
+                    f"{locked.number} was not canceled: the tax the engine may hold for it could "
+                    f"not be voided ({exc}). Try again, or recalculate tax and then cancel."
+                )
+            raise ValidationError(message, code="tax_void_failed") from exc
         locked.tax_status = TaxStatus.VOIDED
+        locked.tax_maybe_committed = False
         after["tax_status"] = "Voided"
     locked.status = MemoStatus.CANCELED
-    locked.save(update_fields=["status", "tax_status", "updated_at"])
+    locked.save(update_fields=["status", "tax_status", "tax_maybe_committed", "updated_at"])
     coupled_draft = (
         locked.coupled_invoice_id and locked.coupled_invoice.status == InvoiceStatus.DRAFT
     )
