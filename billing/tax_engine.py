@@ -63,7 +63,14 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 
 from billing.models import BillingSettings, TaxMode
-from billing.money import HasMinorUnit, currency_code, minor_unit, validate_money
+from billing.money import (
+    MONEY_COLUMN,
+    HasMinorUnit,
+    check_fits,
+    currency_code,
+    minor_unit,
+    validate_money,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -357,6 +364,16 @@ def _parse_calculation(
                 f"line {key!r}: net {net} is not the tax-exclusive amount "
                 f"{_decimal_string(line.amount)}"
             )
+        try:
+            # Each figure fits a money column; the line's amount with tax must fit one too.
+            check_fits(
+                net + tax,
+                MONEY_COLUMN,
+                places=minor_unit(currency),
+                field=f"net {net:,f} + tax {tax:,f} =",
+            )
+        except ValidationError as exc:
+            raise bad(f"line {key!r}: {' '.join(exc.messages)}") from exc
         results[key] = EngineResult(key=key, amount_excl_tax=net, tax_amount=tax)
     missing = [line.key for line in lines if line.key not in results]
     if missing:
@@ -374,6 +391,9 @@ def _amount(item: dict, field: str, key: str, currency: str | HasMinorUnit) -> D
         value = Decimal(raw.strip()) if isinstance(raw, str) else raw
     except InvalidOperation as exc:
         raise _malformed(f'line {key!r}: "{field}" {raw!r} is not a number', "calculate") from exc
+    if not value.is_finite():
+        shown = raw if isinstance(raw, str) else str(raw)
+        raise _malformed(f'line {key!r}: "{field}" {shown!r} is not a number', "calculate")
     try:
         return validate_money(value, currency, field=f'"{field}"')
     except ValidationError as exc:

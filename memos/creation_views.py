@@ -267,7 +267,9 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                 check_available_to_credit(invoice=invoice, requested=requested)
             except ValidationError as exc:
                 page_errors = spread_errors(exc, header, rows)
-        return totals(rows.values(), page_errors, engine_taxes=engine_taxes)
+        return totals(
+            rows.values(), page_errors, engine_taxes=engine_taxes, currency=invoice.currency
+        )
 
     def render(self, invoice, header, rows, *, partial=None, page_errors=(), preview=None):
         context = {
@@ -277,7 +279,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
             "memo_type_label": MemoType(self.memo_type).label,
             "header": header,
             "rows": list(rows.values()),
-            "page_errors": list(page_errors),
+            "page_errors": without(page_errors, preview),
             "preview": preview or totals(rows.values(), []),
             "amount_step": step_for(invoice.currency),
         }
@@ -287,14 +289,23 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
         return response
 
 
-def totals(rows, page_errors, *, engine_taxes: bool = False) -> dict:
+def totals(rows, page_errors, *, engine_taxes: bool = False, currency=None) -> dict:
     rows = list(rows)
     # Rows over what is available still count: the total then shows what was asked for.
     priced = [row for row in rows if row.total is not None]
-    return {
+    sums = {
         "net": sum((row.net for row in priced), ZERO),
         "tax": sum((row.tax for row in priced), ZERO),
         "total": sum((row.total for row in priced), ZERO),
+    }
+    if currency is not None:
+        # What the create would refuse: a total wider than the memo's columns.
+        try:
+            services.check_memo_totals(currency, **sums)
+        except ValidationError as exc:
+            page_errors = [*page_errors, *exc.messages]
+    return {
+        **sums,
         "count": len(priced),
         "rows": rows,
         "errors": page_errors,
@@ -302,6 +313,12 @@ def totals(rows, page_errors, *, engine_taxes: bool = False) -> dict:
         # The third-party engine taxes the memo when it is saved, not on every keystroke.
         "engine_taxes": engine_taxes,
     }
+
+
+def without(page_errors, preview: dict | None) -> list[str]:
+    """The page's errors less those the totals panel shows already (a total too large)."""
+    shown = preview["errors"] if preview else []
+    return [error for error in page_errors if error not in shown]
 
 
 def step_for(currency) -> str:
@@ -426,7 +443,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
                 row.errors.extend(exc.messages)
                 continue
             row.net, row.tax, row.total = priced.amount_excl_tax, priced.tax_amount, priced.amount
-        return totals(rows.values(), [], engine_taxes=engine_taxes)
+        return totals(rows.values(), [], engine_taxes=engine_taxes, currency=account.currency)
 
     def account_options(self, query: str) -> HttpResponse:
         accounts = search_accounts(query, limit=ACCOUNT_SEARCH_LIMIT)
@@ -442,7 +459,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
             "account_form": account_form,
             "header": header,
             "rows": list(rows.values()),
-            "page_errors": list(page_errors),
+            "page_errors": without(page_errors, preview),
             "preview": preview or totals(rows.values(), []),
         }
         return self.respond(context, partial=partial)

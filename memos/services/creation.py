@@ -28,7 +28,16 @@ from billing.models import (
     NumberSeries,
     TaxMode,
 )
-from billing.money import ZERO, round_money, to_decimal
+from billing.money import (
+    MONEY_COLUMN,
+    PRICE_COLUMN,
+    QUANTITY_COLUMN,
+    ZERO,
+    check_fits,
+    minor_unit,
+    parse_number,
+    round_money,
+)
 from billing.numbering import next_number
 from billing.services import ensure_open_period
 from memos.models import (
@@ -243,21 +252,22 @@ def create_memo_from_invoice(
         except ValidationError as exc:
             errors.add(key, exc)
             continue
-        plan.items.append(
-            _memo_item(
-                index,
-                priced,
-                charge_name=item.charge_name,
-                description=line.description or item.description,
-                tax_mode=line.tax_mode,
-                tax_code=item.tax_code,
-                invoice_item=item,
-                charge=item.charge,
-                service_start=item.service_start,
-                service_end=item.service_end,
-                quantity=item.quantity,
-                unit_of_measure=item.unit_of_measure,
-            )
+        _add_item(
+            plan,
+            errors,
+            key,
+            index,
+            priced,
+            charge_name=item.charge_name,
+            description=line.description or item.description,
+            tax_mode=line.tax_mode,
+            tax_code=item.tax_code,
+            invoice_item=item,
+            charge=item.charge,
+            service_start=item.service_start,
+            service_end=item.service_end,
+            quantity=item.quantity,
+            unit_of_measure=item.unit_of_measure,
         )
     errors.raise_if_any()
     keys = {line.invoice_item.pk: line.key or f"item:{line.invoice_item.pk}" for line in lines}
@@ -335,9 +345,9 @@ def create_memo_from_charges(
         if quantity in (None, ""):
             quantity = Decimal(1)
         try:
-            quantity = to_decimal(quantity)
-        except (ValidationError, TypeError):
-            errors.add(key, "Quantity must be a number.")
+            quantity = check_fits(parse_number(quantity), QUANTITY_COLUMN, field="Quantity")
+        except ValidationError as exc:
+            errors.add(key, exc)
             continue
         if quantity != quantity.quantize(QUANTITY_PLACES):
             errors.add(key, "Quantity can have at most 6 decimal places.")
@@ -371,36 +381,75 @@ def create_memo_from_charges(
         except ValidationError as exc:
             errors.add(key, exc)
             continue
-        plan.items.append(
-            _memo_item(
-                index,
-                priced,
-                charge_name=charge.name,
-                description=line.description,
-                tax_mode=line.tax_mode,
-                tax_code=tax_code,
-                charge=charge,
-                service_start=start,
-                service_end=end,
-                quantity=quantity,
-                unit_of_measure=charge.unit_of_measure,
-            )
+        _add_item(
+            plan,
+            errors,
+            key,
+            index,
+            priced,
+            charge_name=charge.name,
+            description=line.description,
+            tax_mode=line.tax_mode,
+            tax_code=tax_code,
+            charge=charge,
+            service_start=start,
+            service_end=end,
+            quantity=quantity,
+            unit_of_measure=charge.unit_of_measure,
         )
     errors.raise_if_any()
     return _write(plan, actor=actor, check_under_lock=None)
 
 
+def _add_item(
+    plan: _MemoPlan, errors: _Errors, key: str, index: int, priced: PricedLine, **fields
+) -> None:
+    try:
+        plan.items.append(_memo_item(index, priced, **fields))
+    except ValidationError as exc:
+        errors.add(key, exc)
+
+
 def _memo_item(index: int, priced: PricedLine, *, quantity: Decimal, **fields) -> MemoItem:
+    unit_price = ZERO
+    if quantity:
+        # A large amount over a tiny quantity is wider than the unit price column. The quotient
+        # is a derived figure: only its whole part must fit (places=0), its decimals may round.
+        unit_price = check_fits(
+            priced.amount_excl_tax / quantity,
+            PRICE_COLUMN,
+            places=0,
+            field="Unit price (amount / quantity)",
+        ).quantize(QUANTITY_PLACES)
     return MemoItem(
         sort_order=index,
         amount_excl_tax=priced.amount_excl_tax,
         tax_amount=priced.tax_amount,
         amount=priced.amount,
         quantity=quantity,
-        unit_price=(priced.amount_excl_tax / quantity).quantize(QUANTITY_PLACES)
-        if quantity
-        else ZERO,
+        unit_price=unit_price,
         **fields,
+    )
+
+
+def check_memo_totals(currency, *, net: Decimal, tax: Decimal, total: Decimal) -> None:
+    """Every line fits its columns; their sums must fit the memo's too (a database error
+    otherwise). Raises ValidationError naming the limit; the live preview shows the same."""
+    places = minor_unit(currency)
+    for label, value in (
+        ("The memo total", total),
+        ("The memo total without tax", net),
+        ("The memo's tax", tax),
+    ):
+        check_fits(value, MONEY_COLUMN, places=places, field=label)
+
+
+def _check_totals(memo: Memo, items: list[MemoItem]) -> None:
+    check_memo_totals(
+        memo.currency,
+        net=sum((item.amount_excl_tax for item in items), ZERO),
+        tax=sum((item.tax_amount for item in items), ZERO),
+        total=sum((item.amount for item in items), ZERO),
     )
 
 
@@ -449,6 +498,22 @@ def _tax_with_engine(plan: _MemoPlan) -> None:
             item.amount_excl_tax, item.tax_amount, item.amount = amount, ZERO, amount
         memo.tax_status, memo.tax_message = TaxStatus.ERROR, str(exc)
         return
+    total = sum((r.amount_excl_tax + r.tax_amount for r in results), ZERO)
+    try:
+        check_fits(total, MONEY_COLUMN, places=minor_unit(memo.currency), field="the memo total")
+    except ValidationError as exc:
+        # Each line fits, their sum does not: refused like any invalid answer, and the document
+        # the engine committed is voided there (no memo will carry that tax).
+        _void_quietly(memo)
+        for item, amount in typed:
+            item.amount_excl_tax, item.tax_amount, item.amount = amount, ZERO, amount
+        memo.tax_status = TaxStatus.ERROR
+        memo.tax_message = (
+            "The tax engine gave an invalid answer: with its tax, "
+            + " ".join(exc.messages).rstrip(".")
+            + "."
+        )
+        return
     for (item, _), result in zip(typed, results, strict=True):
         item.amount_excl_tax, item.tax_amount = result.amount_excl_tax, result.tax_amount
         item.amount = result.amount_excl_tax + result.tax_amount
@@ -458,6 +523,9 @@ def _tax_with_engine(plan: _MemoPlan) -> None:
 def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
     memo = plan.memo
     engine_called = False
+    # Before the engine is asked (its lines are the typed amounts here), so a total that cannot
+    # be stored is refused without committing anything there.
+    _check_totals(memo, plan.items)
     if plan.third_party:
         # The engine is called before the transaction, so no lock is held while it answers.
         _tax_with_engine(plan)
@@ -583,6 +651,7 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
     for item in items:
         if locked.memo_type == MemoType.DEBIT:
             item.balance = item.amount
+    _check_totals(locked, items)
     MemoItem.objects.bulk_update(items, ["amount_excl_tax", "tax_amount", "amount", "balance"])
     locked.amount_excl_tax = sum((i.amount_excl_tax for i in items), ZERO)
     locked.tax_amount = sum((i.tax_amount for i in items), ZERO)
