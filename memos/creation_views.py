@@ -22,6 +22,7 @@ from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing import permissions as perms
+from billing.http import query_text
 from billing.models import Account, Currency, Invoice, InvoiceStatus, TaxMode
 from billing.money import ZERO, minor_unit, quantum, round_money
 from billing.permissions import PermissionMixin
@@ -338,12 +339,12 @@ class MemoFromChargesCreateView(PermissionMixin, View):
 
     def get(self, request, *args, **kwargs):
         if request.htmx and request.htmx.trigger_name == "account":
-            return self.account_options(request.GET.get("account", ""))
+            return self.account_options(query_text(request.GET, "account"))
         if request.htmx and "add_line" in request.GET:
             row = Row(key=uuid.uuid4().hex[:8], form=None)
             row.form = ChargeRowForm(prefix=f"line-{row.key}")
             return self.respond({"row": row}, partial="charge_row")
-        account_form = AccountChoiceForm(initial={"account": request.GET.get("account", "")})
+        account_form = AccountChoiceForm(initial={"account": query_text(request.GET, "account")})
         header = MemoHeaderForm(memo_type=self.memo_type, from_invoice=False)
         first = Row(key=uuid.uuid4().hex[:8], form=None)
         first.form = ChargeRowForm(prefix=f"line-{first.key}")
