@@ -24,11 +24,11 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from billing import permissions as perms
 from billing.converters import is_document_number
+from billing.http import safe_next_url
 from billing.permissions import PermissionMixin
 from memos.models import Memo, MemoStatus, TransferStatus
 from memos.services import lifecycle
@@ -174,21 +174,12 @@ class MemoBulkTransferView(PermissionMixin, View):
                 may_override=request.user.has_perm(perms.OVERRIDE_TRANSFER),
             )
             report(request, outcome, value)
-        next_url = self.next_url(request)
+        next_url = safe_next_url(request, reverse("memos:memo_list"))
         if not request.htmx:
             return redirect(next_url)
         response = BulkTransferResultsView.as_view()(as_list_request(request, next_url))
         patch_vary_headers(response, ("HX-Request",))
         return response
-
-    @staticmethod
-    def next_url(request: HttpRequest) -> str:
-        next_url = request.POST.get("next", "")
-        if next_url and url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            return next_url
-        return reverse("memos:memo_list")
 
 
 class BulkTransferResultsView(MemoListView):
