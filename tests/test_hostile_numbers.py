@@ -435,3 +435,20 @@ def test_an_absurd_tax_on_recalculate_is_a_tax_error(op, acct, charge, tax_engin
     memo.refresh_from_db()
     assert memo.tax_status == TaxStatus.ERROR and USD_CAP in memo.tax_message
     assert memo.amount == D("100.00")
+
+
+# --- dates at the end of the calendar ----------------------------------------------------------
+
+
+def test_a_recurring_charge_on_the_last_day_of_the_calendar_is_a_row_error(op, acct):
+    """The default service period of a recurring charge is the billing period around the memo
+    date; on 9999-12-31 its end would be in the year 10000 (a ValueError, a 500 before)."""
+    recurring = ChargeFactory(charge_type=ChargeType.RECURRING, billing_period="month")
+    lines = {"a1": {"charge": recurring.pk, "amount": "10"}}
+    data = {**charges_data(acct, "debit", lines), "memo_date": "9999-12-31"}
+    errors_in(post_charges_form(op, data), "type the service dates")
+    # With the service dates typed, the period is not needed.
+    data["line-a1-service_start"] = data["line-a1-service_end"] = "9999-12-31"
+    response = op.post(reverse("memos:memo_create") + "?type=debit", data)
+    assert response.status_code == 302
+    assert Memo.objects.get().items.get().service_end.year == 9999

@@ -360,9 +360,19 @@ def create_memo_from_charges(
                 else "Quantity must be positive.",
             )
             continue
-        period_start, period_end = charge.current_period(memo_date)
-        start = line.service_start or period_start
-        end = line.service_end or (period_end if not line.service_start else start)
+        start, end = line.service_start, line.service_end
+        if start is None:
+            try:
+                start, period_end = charge.current_period(memo_date)
+            except (ValueError, OverflowError):  # a period ending past 9999-12-31
+                errors.add(
+                    key,
+                    f"The billing period of {charge.name} around {memo_date:%Y-%m-%d} ends past "
+                    "the calendar: type the service dates.",
+                )
+                continue
+            end = end or period_end
+        end = end or start
         if end < start:
             errors.add(key, "The service end date cannot be before the service start date.")
             continue
