@@ -452,3 +452,24 @@ def test_a_recurring_charge_on_the_last_day_of_the_calendar_is_a_row_error(op, a
     response = op.post(reverse("memos:memo_create") + "?type=debit", data)
     assert response.status_code == 302
     assert Memo.objects.get().items.get().service_end.year == 9999
+
+
+# --- the memo list's amount filter --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        *NOT_NUMBERS,
+        pytest.param("10000000000000", "at most 999,999,999,999.999", id="wider-than-the-column"),
+    ],
+)
+@pytest.mark.parametrize("bound", ["amount_min", "amount_max"])
+def test_the_amount_filter_reads_numbers_like_the_forms(op, typed, says, bound):
+    """The list mixes currencies: its cap has the column's three places."""
+    for headers in ({}, HTMX):
+        response = op.get(reverse("memos:memo_list"), {bound: typed}, headers=headers)
+        errors_in(response, "Amount: ", says)
+        assert response.context["rows"] == []
+    export = op.get(reverse("memos:memo_export"), {bound: typed})
+    assert export.status_code == 400 and says in export.content.decode()
