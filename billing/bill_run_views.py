@@ -26,6 +26,7 @@ from billing.bill_runs import services
 from billing.bill_runs.runner import totals_by_currency
 from billing.filters import BillRunFilterSet
 from billing.forms import BillRunForm
+from billing.http import query_text
 from billing.listing import FilteredListView
 from billing.models import BillRun, BillRunScope, BillRunStatus
 from billing.money import money_label
@@ -71,12 +72,13 @@ class BillRunCreateView(PermissionMixin, View):
     template_name = "billing/bill_run_new.html"
 
     def get(self, request, *args, **kwargs):
+        account = query_text(request.GET, "account")
         if request.htmx and request.htmx.trigger_name == "account":
-            return self.account_options(request.GET.get("account", ""))
+            return self.account_options(account)
         # ?account=A00000001 (from an account's page) starts with that account chosen.
         initial = {}
-        if request.GET.get("account"):
-            initial = {"scope": BillRunScope.ACCOUNT, "account": request.GET["account"]}
+        if account:
+            initial = {"scope": BillRunScope.ACCOUNT, "account": account}
         return self.render(BillRunForm(initial=initial))
 
     def post(self, request, *args, **kwargs):

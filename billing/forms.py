@@ -1,4 +1,4 @@
-"""Forms of the billing pages: a new bill run.
+"""Forms of the billing pages: a new bill run; the typed-number field every number input uses.
 
 The form only reads what was typed (dates, numbers, the account); the rules (closed periods, a
 charge type, the scope's batch or account) are create_bill_run's, and its errors are put beside
@@ -12,6 +12,30 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from billing.models import Account, BillRunScope, batch_choices
+from billing.money import HasPrecision, check_fits, parse_number
+
+
+class TypedNumberField(forms.DecimalField):
+    """A number typed as text, read by billing.money.parse_number (plain digits, no exponent,
+    NaN or Infinity) and, given the `column` it is stored in, no larger than that column holds.
+
+    Amounts are checked against their currency's limit by the services (validate_money); a
+    column here is for numbers without a currency, such as quantities.
+    """
+
+    def __init__(self, *, column: HasPrecision | None = None, **kwargs):
+        self.column = column
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        return parse_number(str(value))
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and self.column is not None:
+            check_fits(value, self.column)
 
 
 class DateInput(forms.DateInput):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db.models import Q, QuerySet
 
 
@@ -37,6 +38,7 @@ def encode_cursor(value: Any, pk: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_no_nul = ProhibitNullCharactersValidator()
 MAX_PK = 2**63 - 1  # a bigint; a bigger number would overflow the database driver
 
 
@@ -49,6 +51,9 @@ def decode_cursor(cursor: str, sort_field) -> tuple[Any, int]:
         value = sort_field.to_python(value)
         if value is None or isinstance(pk, bool):
             raise ValueError("empty cursor value")
+        if isinstance(value, str):
+            # No text column holds a NUL, and PostgreSQL refuses one in a query.
+            _no_nul(value)
         sort_field.run_validators(value)
         pk = int(pk)
         if not 0 < pk <= MAX_PK:

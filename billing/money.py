@@ -7,6 +7,8 @@ rounded, when they carry more decimals than the currency allows.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Protocol
 
@@ -32,6 +34,34 @@ MINOR_UNITS = {
 MONEY_DIGITS = 18
 MONEY_PLACES = 3
 ZERO = Decimal("0")
+
+
+class HasPrecision(Protocol):
+    max_digits: int
+    decimal_places: int
+
+
+@dataclass(frozen=True)
+class Column:
+    """The precision of a decimal column (what `models.DecimalField` is built with)."""
+
+    max_digits: int
+    decimal_places: int
+
+
+# The numeric columns (billing.models.fields builds its fields from these): amounts, unit prices
+# (amount / quantity, so wider) and quantities.
+MONEY_COLUMN = Column(MONEY_DIGITS, MONEY_PLACES)
+PRICE_COLUMN = Column(22, 6)
+QUANTITY_COLUMN = Column(18, 6)
+
+# Digits a decimal column keeps exactly on both databases (see column_limit).
+SIGNIFICANT_DIGITS = 15
+
+# What a person may type as a number: ASCII digits, at most one decimal point, a leading sign.
+# Decimal() itself also reads "1e3", "NaN", "Infinity", "1_000" and any Unicode digits ("١٢٣",
+# "１２３"), none of which is an amount anyone means to type.
+_TYPED_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 
 
 class HasMinorUnit(Protocol):
@@ -69,6 +99,73 @@ def to_decimal(value: object) -> Decimal:
         raise ValidationError("Enter a number.", code="invalid") from exc
 
 
+def parse_number(raw: object) -> Decimal:
+    """The Decimal of a number a person typed, or a ValidationError that says what is wrong.
+
+    Only plain decimal notation is read (see _TYPED_NUMBER); the messages name no field, so they
+    read the same beside a form field and in a service's error. Whether the number fits its
+    column is `check_fits`'s job.
+    """
+    if isinstance(raw, Decimal | int) and not isinstance(raw, bool):
+        value = Decimal(raw)
+        if not value.is_finite():
+            raise ValidationError(f"“{raw}” is not a number.", code="not_finite")
+        return value
+    if not isinstance(raw, str):
+        raise ValidationError("Enter a number.", code="invalid")
+    text = raw.strip()
+    if _TYPED_NUMBER.fullmatch(text):
+        return Decimal(text)
+    shown = text if len(text) <= 20 else text[:20] + "…"
+    if any(ch.isdigit() and not ch.isascii() for ch in text):
+        raise ValidationError(f"Type “{shown}” with the digits 0-9.", code="invalid_digits")
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise ValidationError("Enter a number.", code="invalid") from None
+    if not value.is_finite():
+        raise ValidationError(f"“{shown}” is not a number.", code="not_finite")
+    if "e" in text.lower():
+        raise ValidationError(
+            f"Write {shown} in full, without an exponent (e.g. 1000, not 1e3).", code="exponent"
+        )
+    raise ValidationError("Enter a number.", code="invalid")
+
+
+def column_limit(column: HasPrecision, places: int | None = None) -> Decimal:
+    """The largest value `column` holds exactly with `places` decimals (the column's own, or
+    fewer: a currency's minor unit), on every database we run on.
+
+    PostgreSQL holds max_digits digits. SQLite keeps decimals as doubles and Django reads them
+    back through a 15-significant-digit context, so there a longer number comes back changed,
+    or, at the top of the column, not at all (InvalidOperation on read). Hence at most
+    SIGNIFICANT_DIGITS digits in all: 9,999,999,999,999.99 for USD in an 18.3 money column,
+    999,999,999,999,999 for JPY, 999,999,999.999999 for an 18.6 quantity.
+    """
+    places = column.decimal_places if places is None else min(places, column.decimal_places)
+    whole = min(column.max_digits - column.decimal_places, SIGNIFICANT_DIGITS - places)
+    return Decimal(10) ** whole - Decimal(1).scaleb(-places)
+
+
+def check_fits(
+    value: Decimal, column: HasPrecision, *, places: int | None = None, field: str = ""
+) -> Decimal:
+    """`value` if its size fits `column` (see column_limit), else a ValidationError that says the
+    limit. The one size check of every typed or computed number before it is stored: the
+    database would otherwise refuse it (PostgreSQL: numeric field overflow)."""
+    if not value.is_finite():
+        raise ValidationError(f"{field or 'The value'} must be a number.", code="invalid")
+    limit = column_limit(column, places)
+    if abs(value) > limit:
+        shown = f"{value:,f}" if value.adjusted() < 40 else f"{value:.3E}"
+        subject = f"{field} {shown}" if field else shown
+        raise ValidationError(
+            f"{subject} is too large: at most {limit:,f}.",
+            code="too_large",
+        )
+    return value
+
+
 def round_money(amount: Decimal | int | str, currency: HasMinorUnit | str) -> Decimal:
     """Round a computed amount to the currency's minor unit, half up."""
     return to_decimal(amount).quantize(quantum(currency), rounding=ROUNDING)
@@ -83,14 +180,15 @@ def validate_money(
     amount: Decimal | int | str, currency: HasMinorUnit | str, *, field: str = "Amount"
 ) -> Decimal:
     """Return the typed amount as a Decimal, or raise if it has more decimals than allowed."""
-    value = to_decimal(amount)
+    if isinstance(amount, float):
+        raise TypeError("Money is never a float; pass a Decimal or a string")
+    value = parse_number(amount) if isinstance(amount, str) else to_decimal(amount)
     if not value.is_finite():
         raise ValidationError(f"{field} must be a number.", code="invalid")
+    places = minor_unit(currency)
     # Wider than the money columns: say so here, instead of an InvalidOperation from quantize()
     # or a database error on save.
-    if value and value.adjusted() >= MONEY_DIGITS - MONEY_PLACES:
-        raise ValidationError(f"{field} {value} is too large.", code="too_large")
-    places = minor_unit(currency)
+    check_fits(value, MONEY_COLUMN, places=places, field=field)
     if decimal_places(value) > places:
         code = currency_code(currency)
         allowed = "no decimals" if places == 0 else f"at most {places} decimal places"

@@ -71,9 +71,9 @@ from django.core.exceptions import ValidationError
 
 from billing.models import BillingSettings, TaxMode
 from billing.money import (
-    MONEY_DIGITS,
-    MONEY_PLACES,
+    MONEY_COLUMN,
     HasMinorUnit,
+    check_fits,
     currency_code,
     minor_unit,
     validate_money,
@@ -398,6 +398,16 @@ def _parse_calculation(
                 f"line {key!r}: net {net} is not the tax-exclusive amount "
                 f"{_decimal_string(line.amount)}"
             )
+        try:
+            # Each figure fits a money column; the line's amount with tax must fit one too.
+            check_fits(
+                net + tax,
+                MONEY_COLUMN,
+                places=minor_unit(currency),
+                field=f"net {net:,f} + tax {tax:,f} =",
+            )
+        except ValidationError as exc:
+            raise bad(f"line {key!r}: {' '.join(exc.messages)}") from exc
         results[key] = EngineResult(key=key, amount_excl_tax=net, tax_amount=tax)
     missing = [line.key for line in lines if line.key not in results]
     if missing:
@@ -408,7 +418,7 @@ def _parse_calculation(
 def _out_of_range(line: EngineLine, net: Decimal, tax: Decimal) -> str:
     """Why a line's answer cannot be stored as its memo line, or "": the tax goes the way of
     the amount (a credit line's tax is never a debit), an inclusive amount holds its tax, and
-    net + tax fits the money columns."""
+    the size of net + tax is checked against the money column by the caller."""
     amount = _decimal_string(line.amount)
     if tax < 0 and line.amount >= 0:
         return f"tax {tax} is negative on the amount {amount}"
@@ -416,9 +426,6 @@ def _out_of_range(line: EngineLine, net: Decimal, tax: Decimal) -> str:
         return f"tax {tax} is positive on the negative amount {amount}"
     if line.mode == TaxMode.INCLUSIVE and abs(tax) > abs(line.amount):
         return f"tax {tax} is more than the tax-inclusive amount {amount}"
-    total = net + tax
-    if total and total.adjusted() >= MONEY_DIGITS - MONEY_PLACES:
-        return f"net {net} + tax {tax} is too large for an amount"
     return ""
 
 
@@ -433,7 +440,8 @@ def _amount(item: dict, field: str, key: str, currency: str | HasMinorUnit) -> D
     except InvalidOperation as exc:
         raise _malformed(f'line {key!r}: "{field}" {raw!r} is not a number', "calculate") from exc
     if not value.is_finite():
-        raise _malformed(f'line {key!r}: "{field}" {value} is not a number', "calculate")
+        shown = raw if isinstance(raw, str) else str(raw)
+        raise _malformed(f'line {key!r}: "{field}" {shown!r} is not a number', "calculate")
     try:
         return validate_money(value, currency, field=f'"{field}"')
     except ValidationError as exc:

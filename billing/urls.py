@@ -5,37 +5,38 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from billing import bill_run_views, views
+from billing.converters import DocumentNumberConverter  # noqa: F401  registers <doc:...>
 
 billing_patterns = [
     path("accounts/", views.AccountListView.as_view(), name="account_list"),
-    path("accounts/<str:number>/", views.AccountDetailView.as_view(), name="account_detail"),
+    path("accounts/<doc:number>/", views.AccountDetailView.as_view(), name="account_detail"),
     path("invoices/", views.InvoiceListView.as_view(), name="invoice_list"),
-    path("invoices/<str:number>/", views.InvoiceDetailView.as_view(), name="invoice_detail"),
+    path("invoices/<doc:number>/", views.InvoiceDetailView.as_view(), name="invoice_detail"),
     path("bill-runs/", bill_run_views.BillRunListView.as_view(), name="bill_run_list"),
     # Before bill-runs/<number>/, which would otherwise take "new" for a bill run number.
     path("bill-runs/new/", bill_run_views.BillRunCreateView.as_view(), name="bill_run_new"),
     path(
-        "bill-runs/<str:number>/",
+        "bill-runs/<doc:number>/",
         bill_run_views.BillRunDetailView.as_view(),
         name="bill_run_detail",
     ),
     path(
-        "bill-runs/<str:number>/post/",
+        "bill-runs/<doc:number>/post/",
         bill_run_views.BillRunPostView.as_view(),
         name="bill_run_post",
     ),
     path(
-        "bill-runs/<str:number>/cancel/",
+        "bill-runs/<doc:number>/cancel/",
         bill_run_views.BillRunCancelView.as_view(),
         name="bill_run_cancel",
     ),
     path(
-        "bill-runs/<str:number>/delete/",
+        "bill-runs/<doc:number>/delete/",
         bill_run_views.BillRunDeleteView.as_view(),
         name="bill_run_delete",
     ),
     path(
-        "bill-runs/<str:number>/retry/",
+        "bill-runs/<doc:number>/retry/",
         bill_run_views.BillRunRetryView.as_view(),
         name="bill_run_retry",
     ),

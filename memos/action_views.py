@@ -19,6 +19,7 @@ from django.views import View
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from billing import permissions as perms
+from billing.http import safe_next_url
 from billing.permissions import PermissionMixin
 from memos.models import Memo
 from memos.services import lifecycle
@@ -113,7 +114,7 @@ class TransferStatusView(PermissionMixin, View):
                 messages.success(
                     request, f"{memo.number}: Transferred to Accounting is now {value}."
                 )
-            return redirect(request.POST.get("next") or memo.get_absolute_url())
+            return redirect(safe_next_url(request, memo.get_absolute_url()))
         response = TemplateResponse(
             request,
             self.template_name,

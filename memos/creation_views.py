@@ -22,6 +22,7 @@ from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing import permissions as perms
+from billing.http import query_text
 from billing.models import Account, Currency, Invoice, InvoiceStatus, TaxMode
 from billing.money import ZERO, minor_unit, quantum, round_money
 from billing.permissions import PermissionMixin
@@ -274,7 +275,9 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                 check_available_to_credit(invoice=invoice, requested=requested)
             except ValidationError as exc:
                 page_errors = spread_errors(exc, header, rows)
-        return totals(rows.values(), page_errors, engine_taxes=engine_taxes)
+        return totals(
+            rows.values(), page_errors, engine_taxes=engine_taxes, currency=invoice.currency
+        )
 
     def render(self, invoice, header, rows, *, partial=None, page_errors=(), preview=None):
         context = {
@@ -284,7 +287,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
             "memo_type_label": MemoType(self.memo_type).label,
             "header": header,
             "rows": list(rows.values()),
-            "page_errors": list(page_errors),
+            "page_errors": without(page_errors, preview),
             "preview": preview or totals(rows.values(), []),
             "amount_step": step_for(invoice.currency),
         }
@@ -294,14 +297,23 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
         return response
 
 
-def totals(rows, page_errors, *, engine_taxes: bool = False) -> dict:
+def totals(rows, page_errors, *, engine_taxes: bool = False, currency=None) -> dict:
     rows = list(rows)
     # Rows over what is available still count: the total then shows what was asked for.
     priced = [row for row in rows if row.total is not None]
-    return {
+    sums = {
         "net": sum((row.net for row in priced), ZERO),
         "tax": sum((row.tax for row in priced), ZERO),
         "total": sum((row.total for row in priced), ZERO),
+    }
+    if currency is not None:
+        # What the create would refuse: a total wider than the memo's columns.
+        try:
+            services.check_memo_totals(currency, **sums)
+        except ValidationError as exc:
+            page_errors = [*page_errors, *exc.messages]
+    return {
+        **sums,
         "count": len(priced),
         "rows": rows,
         "errors": page_errors,
@@ -309,6 +321,12 @@ def totals(rows, page_errors, *, engine_taxes: bool = False) -> dict:
         # The third-party engine taxes the memo when it is saved, not on every keystroke.
         "engine_taxes": engine_taxes,
     }
+
+
+def without(page_errors, preview: dict | None) -> list[str]:
+    """The page's errors less those the totals panel shows already (a total too large)."""
+    shown = preview["errors"] if preview else []
+    return [error for error in page_errors if error not in shown]
 
 
 def step_for(currency) -> str:
@@ -328,12 +346,12 @@ class MemoFromChargesCreateView(PermissionMixin, View):
 
     def get(self, request, *args, **kwargs):
         if request.htmx and request.htmx.trigger_name == "account":
-            return self.account_options(request.GET.get("account", ""))
+            return self.account_options(query_text(request.GET, "account"))
         if request.htmx and "add_line" in request.GET:
             row = Row(key=uuid.uuid4().hex[:8], form=None)
             row.form = ChargeRowForm(prefix=f"line-{row.key}")
             return self.respond({"row": row}, partial="charge_row")
-        account_form = AccountChoiceForm(initial={"account": request.GET.get("account", "")})
+        account_form = AccountChoiceForm(initial={"account": query_text(request.GET, "account")})
         header = MemoHeaderForm(memo_type=self.memo_type, from_invoice=False)
         first = Row(key=uuid.uuid4().hex[:8], form=None)
         first.form = ChargeRowForm(prefix=f"line-{first.key}")
@@ -433,7 +451,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
                 row.errors.extend(exc.messages)
                 continue
             row.net, row.tax, row.total = priced.amount_excl_tax, priced.tax_amount, priced.amount
-        return totals(rows.values(), [], engine_taxes=engine_taxes)
+        return totals(rows.values(), [], engine_taxes=engine_taxes, currency=account.currency)
 
     def account_options(self, query: str) -> HttpResponse:
         accounts = search_accounts(query, limit=ACCOUNT_SEARCH_LIMIT)
@@ -449,7 +467,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
             "account_form": account_form,
             "header": header,
             "rows": list(rows.values()),
-            "page_errors": list(page_errors),
+            "page_errors": without(page_errors, preview),
             "preview": preview or totals(rows.values(), []),
         }
         return self.respond(context, partial=partial)

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from billing.filters import date_range
-from billing.money import MONEY_DIGITS, MONEY_PLACES
+from billing.forms import TypedNumberField
+from billing.money import MONEY_COLUMN
 from memos.models import (
     Memo,
     MemoSource,
@@ -36,14 +37,15 @@ class AmountRangeField(django_filters.fields.RangeField):
 
     The list mixes currencies, so the bound is the storage precision (3 decimals, for KWD and
     BHD), not one currency's minor unit: "1.250" finds a KWD memo, "1.2345" is an error. The
-    digit limit keeps a number wider than the column from ever reaching the database.
+    amounts are read like every typed number (billing.money.parse_number: no "1e3", NaN or
+    other digits) and capped at the column, so a number wider than it never reaches the database.
     """
 
     widget = AmountRangeWidget
 
     def __init__(self, *args, **kwargs):
         def amount() -> forms.DecimalField:
-            return forms.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+            return TypedNumberField(column=MONEY_COLUMN, decimal_places=MONEY_COLUMN.decimal_places)
 
         super().__init__((amount(), amount()), *args, **kwargs)
 

@@ -11,7 +11,9 @@ import uuid
 from django import forms
 from django.utils import timezone
 
+from billing.forms import TypedNumberField
 from billing.models import Account, Charge, ChargeModel
+from billing.money import QUANTITY_COLUMN
 from memos.models import IDEMPOTENCY_KEY_LENGTH, MemoType, ReasonCode
 from memos.services.common import REASON_CODE_TYPE
 
@@ -111,9 +113,9 @@ class InvoiceRowForm(forms.Form):
     """One invoice item on the from-invoice form."""
 
     selected = forms.BooleanField(required=False, initial=True)
-    amount = forms.DecimalField(required=False, widget=MoneyInput())
+    amount = TypedNumberField(required=False, widget=MoneyInput())
     tax_included = forms.BooleanField(label="Tax-Included", required=False)
-    tax_amount = forms.DecimalField(required=False, widget=MoneyInput())
+    tax_amount = TypedNumberField(required=False, widget=MoneyInput())
     description = forms.CharField(required=False, max_length=500)
 
     def clean(self):
@@ -132,15 +134,18 @@ class ChargeRowForm(forms.Form):
         .select_related("product"),
         empty_label="Choose a charge…",
     )
-    amount = forms.DecimalField(widget=MoneyInput())
-    quantity = forms.DecimalField(
-        required=False, min_value=0, widget=MoneyInput(attrs={"placeholder": "1"})
+    amount = TypedNumberField(widget=MoneyInput())
+    quantity = TypedNumberField(
+        required=False,
+        min_value=0,
+        column=QUANTITY_COLUMN,
+        widget=MoneyInput(attrs={"placeholder": "1"}),
     )
     service_start = forms.DateField(required=False, widget=DateInput())
     service_end = forms.DateField(required=False, widget=DateInput())
     description = forms.CharField(required=False, max_length=500)
     tax_included = forms.BooleanField(label="Tax-Included", required=False)
-    tax_amount = forms.DecimalField(required=False, widget=MoneyInput())
+    tax_amount = TypedNumberField(required=False, widget=MoneyInput())
 
 
 class AccountChoiceForm(forms.Form):

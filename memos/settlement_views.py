@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
@@ -16,8 +16,9 @@ from django.utils.cache import patch_vary_headers
 from django.views import View
 
 from billing import permissions as perms
+from billing.forms import TypedNumberField
 from billing.models import Invoice, InvoiceItem, InvoiceStatus
-from billing.money import MONEY_DIGITS, MONEY_PLACES, ZERO, money_label
+from billing.money import MONEY_COLUMN, ZERO, check_fits, money_label, parse_number
 from billing.permissions import PermissionMixin
 from memos.action_views import go_to
 from memos.forms import DateInput
@@ -39,25 +40,23 @@ def credit_memo_or_404(number: str) -> Memo:
     )
 
 
-def parse_amount(raw: str) -> Decimal | None | str:
-    """A typed amount: None when empty, a Decimal, or the raw text when it is not a number
-    (the service then says so beside the row)."""
+def parse_amount(raw: str | None) -> Decimal | None:
+    """A typed amount: None when empty, else its Decimal (thousands separators allowed); raises
+    ValidationError, saying why, for what is not a plain number (billing.money.parse_number)."""
     raw = (raw or "").strip().replace(",", "")
     if not raw:
         return None
+    return parse_number(raw)
+
+
+def countable(value: Decimal, currency) -> Decimal:
+    """What a typed amount adds to the running total: nothing when it is wider than the money
+    columns, which the service then refuses beside its row (summing or formatting such a value
+    could raise InvalidOperation instead)."""
     try:
-        return Decimal(raw)
-    except InvalidOperation:
-        return raw
-
-
-def countable(value: Decimal) -> Decimal:
-    """What a typed amount adds to the running total: nothing when it is no usable amount (NaN,
-    Infinity, wider than the money columns), which the service then refuses beside its row.
-    Summing or formatting such a value would raise InvalidOperation instead."""
-    if not value.is_finite() or (value and value.adjusted() >= MONEY_DIGITS - MONEY_PLACES):
+        return check_fits(value, MONEY_COLUMN, places=currency.minor_unit)
+    except ValidationError:
         return ZERO
-    return value
 
 
 class ApplyCreditMemoView(PermissionMixin, View):
@@ -127,20 +126,21 @@ class ApplyCreditMemoView(PermissionMixin, View):
         chosen, errors, total = [], {}, ZERO
         for row in rows:
             key = row["key"]
-            header = parse_amount(data.get(f"{key}-amount"))
-            items = {}
-            for item in row["doc"].items.all():
-                value = parse_amount(data.get(f"{key}-item-{item.pk}"))
-                if value is not None:
-                    items[item.pk] = value
             row["typed"] = data.get(f"{key}-amount", "")
             row["typed_items"] = {
                 item.pk: data.get(f"{key}-item-{item.pk}", "") for item in row["doc"].items.all()
             }
-            if header is None and not items:
+            try:
+                header = parse_amount(row["typed"])
+                items = {
+                    pk: value
+                    for pk, typed in row["typed_items"].items()
+                    if (value := parse_amount(typed)) is not None
+                }
+            except ValidationError as exc:
+                errors[key] = exc.messages
                 continue
-            if isinstance(header, str) or any(isinstance(v, str) for v in items.values()):
-                errors[key] = ["Enter amounts as numbers, e.g. 125.50."]
+            if header is None and not items:
                 continue
             doc = row["doc"]
             target = settlement.ApplicationTarget(
@@ -151,7 +151,8 @@ class ApplyCreditMemoView(PermissionMixin, View):
                 key=key,
             )
             chosen.append(target)
-            total += sum(map(countable, items.values()), ZERO) if items else countable(header)
+            typed = items.values() if items else [header]
+            total += sum((countable(value, memo.currency) for value in typed), ZERO)
         date_errors = []
         try:
             effective = (
@@ -219,10 +220,11 @@ class UnapplyView(PermissionMixin, View):
         memo = credit_memo_or_404(number)
         application = get_object_or_404(MemoApplication, pk=application_id, credit_memo=memo)
         try:
+            amount = parse_amount(request.POST.get("amount"))
             effective = forms.DateField().clean(request.POST.get("effective_date"))
             undone = settlement.unapply_credit_memo(
                 application=application,
-                amount=parse_amount(request.POST.get("amount")),
+                amount=amount,
                 effective_date=effective,
                 actor=request.user,
             )
@@ -238,7 +240,7 @@ class UnapplyView(PermissionMixin, View):
 
 
 class RefundForm(forms.Form):
-    amount = forms.DecimalField(label="Refund amount")
+    amount = TypedNumberField(label="Refund amount")
     method = forms.ChoiceField(label="Method", choices=RefundMethod.choices)
     refund_date = forms.DateField(label="Refund date", widget=DateInput())
     reason_code = forms.ModelChoiceField(

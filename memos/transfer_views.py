@@ -24,10 +24,11 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from billing import permissions as perms
+from billing.converters import is_document_number
+from billing.http import safe_next_url
 from billing.permissions import PermissionMixin
 from memos.models import Memo, MemoStatus, TransferStatus
 from memos.services import lifecycle
@@ -58,10 +59,12 @@ def mark_transferred(
 ) -> BulkTransferOutcome:
     """Set Transferred to Accounting on each memo through the service; collect the refusals."""
     outcome = BulkTransferOutcome()
+    # Only what could be a memo number is looked up (a NUL would be a query error).
+    lookup = [number for number in numbers if is_document_number(number)]
     with transaction.atomic():
-        memos = list(Memo.objects.select_for_update().filter(number__in=numbers).order_by("id"))
+        memos = list(Memo.objects.select_for_update().filter(number__in=lookup).order_by("id"))
         found = {memo.number for memo in memos}
-        outcome.not_found = [number for number in numbers if number not in found]
+        outcome.not_found = [shown(number) for number in numbers if number not in found]
         for memo in memos:
             # Read under the lock: the reason reported is the one the service saw.
             before_status, before_value = memo.status, memo.transferred_to_accounting
@@ -80,6 +83,17 @@ def mark_transferred(
                 target = outcome.already if before_value == value else outcome.changed
                 target.append(memo.number)
     return outcome
+
+
+def shown(number: str) -> str:
+    """A typed number as a message can show it: control characters escaped ("\\x00")."""
+    if is_document_number(number):
+        return number
+    text = "".join(
+        ch.encode("unicode_escape").decode("ascii") if not ch.isprintable() else ch
+        for ch in number[:40]
+    )
+    return text + ("…" if len(number) > 40 else "")
 
 
 def listed(numbers: list[str]) -> str:
@@ -160,21 +174,12 @@ class MemoBulkTransferView(PermissionMixin, View):
                 may_override=request.user.has_perm(perms.OVERRIDE_TRANSFER),
             )
             report(request, outcome, value)
-        next_url = self.next_url(request)
+        next_url = safe_next_url(request, reverse("memos:memo_list"))
         if not request.htmx:
             return redirect(next_url)
         response = BulkTransferResultsView.as_view()(as_list_request(request, next_url))
         patch_vary_headers(response, ("HX-Request",))
         return response
-
-    @staticmethod
-    def next_url(request: HttpRequest) -> str:
-        next_url = request.POST.get("next", "")
-        if next_url and url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            return next_url
-        return reverse("memos:memo_list")
 
 
 class BulkTransferResultsView(MemoListView):

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from billing.converters import DocumentNumberConverter  # noqa: F401  registers <doc:...>
 from memos import (
     action_views,
     creation_views,
@@ -23,49 +24,49 @@ urlpatterns = [
         transfer_views.MemoBulkTransferView.as_view(),
         name="memo_bulk_transfer",
     ),
-    path("memos/<str:number>/", views.MemoDetailView.as_view(), name="memo_detail"),
-    path("memos/<str:number>/edit/", edit_views.MemoEditView.as_view(), name="memo_edit"),
-    path("memos/<str:number>/post/", action_views.PostMemoView.as_view(), name="memo_post"),
-    path("memos/<str:number>/unpost/", action_views.UnpostMemoView.as_view(), name="memo_unpost"),
-    path("memos/<str:number>/cancel/", action_views.CancelMemoView.as_view(), name="memo_cancel"),
-    path("memos/<str:number>/delete/", action_views.DeleteMemoView.as_view(), name="memo_delete"),
+    path("memos/<doc:number>/", views.MemoDetailView.as_view(), name="memo_detail"),
+    path("memos/<doc:number>/edit/", edit_views.MemoEditView.as_view(), name="memo_edit"),
+    path("memos/<doc:number>/post/", action_views.PostMemoView.as_view(), name="memo_post"),
+    path("memos/<doc:number>/unpost/", action_views.UnpostMemoView.as_view(), name="memo_unpost"),
+    path("memos/<doc:number>/cancel/", action_views.CancelMemoView.as_view(), name="memo_cancel"),
+    path("memos/<doc:number>/delete/", action_views.DeleteMemoView.as_view(), name="memo_delete"),
     path(
-        "memos/<str:number>/recalculate-tax/",
+        "memos/<doc:number>/recalculate-tax/",
         action_views.RecalculateTaxView.as_view(),
         name="memo_recalculate_tax",
     ),
     path(
-        "memos/<str:number>/transfer/",
+        "memos/<doc:number>/transfer/",
         action_views.TransferStatusView.as_view(),
         name="memo_transfer",
     ),
     path(
-        "memos/<str:number>/apply/",
+        "memos/<doc:number>/apply/",
         settlement_views.ApplyCreditMemoView.as_view(),
         name="memo_apply",
     ),
     path(
-        "memos/<str:number>/applications/<int:application_id>/unapply/",
+        "memos/<doc:number>/applications/<int:application_id>/unapply/",
         settlement_views.UnapplyView.as_view(),
         name="memo_unapply",
     ),
     path(
-        "memos/<str:number>/refund/",
+        "memos/<doc:number>/refund/",
         settlement_views.RefundCreditMemoView.as_view(),
         name="memo_refund",
     ),
     path(
-        "memos/<str:number>/reverse/",
+        "memos/<doc:number>/reverse/",
         settlement_views.ReverseCreditMemoView.as_view(),
         name="memo_reverse",
     ),
     path(
-        "memos/<str:number>/write-off/",
+        "memos/<doc:number>/write-off/",
         settlement_views.WriteOffCreditMemoView.as_view(),
         name="memo_write_off",
     ),
     path(
-        "invoices/<str:number>/memos/new/",
+        "invoices/<doc:number>/memos/new/",
         creation_views.MemoFromInvoiceCreateView.as_view(),
         name="memo_create_from_invoice",
     ),

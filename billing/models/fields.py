@@ -4,14 +4,22 @@ from functools import partial
 
 from django.db import models
 
-from billing.money import MONEY_DIGITS, MONEY_PLACES
+from billing.money import MONEY_COLUMN, MONEY_PLACES, PRICE_COLUMN, QUANTITY_COLUMN
+
+
+def _decimal_field(column):
+    return partial(
+        models.DecimalField, max_digits=column.max_digits, decimal_places=column.decimal_places
+    )
+
 
 # Amounts in a document's currency, stored with the precision of the most precise currency;
-# the currency's own minor unit is enforced when amounts are typed (billing.money).
-MoneyField = partial(models.DecimalField, max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+# the currency's own minor unit is enforced when amounts are typed (billing.money). Typed and
+# computed numbers are checked against these columns by billing.money.check_fits.
+MoneyField = _decimal_field(MONEY_COLUMN)
 # Unit prices and quantities carry more precision than amounts.
-PriceField = partial(models.DecimalField, max_digits=22, decimal_places=6)
-QuantityField = partial(models.DecimalField, max_digits=18, decimal_places=6)
+PriceField = _decimal_field(PRICE_COLUMN)
+QuantityField = _decimal_field(QUANTITY_COLUMN)
 
 
 def money_sum(*terms):

@@ -26,7 +26,15 @@ from billing.models import (
     NumberSeries,
     TaxMode,
 )
-from billing.money import ZERO, to_decimal
+from billing.money import (
+    MONEY_COLUMN,
+    PRICE_COLUMN,
+    QUANTITY_COLUMN,
+    ZERO,
+    check_fits,
+    minor_unit,
+    parse_number,
+)
 from billing.numbering import next_number
 from billing.services import ensure_open_period
 from memos.models import (
@@ -271,21 +279,22 @@ def create_memo_from_invoice(
         except ValidationError as exc:
             errors.add(key, exc)
             continue
-        plan.items.append(
-            _memo_item(
-                index,
-                priced,
-                charge_name=item.charge_name,
-                description=line.description or item.description,
-                tax_mode=line.tax_mode,
-                tax_code=item.tax_code,
-                invoice_item=item,
-                charge=item.charge,
-                service_start=item.service_start,
-                service_end=item.service_end,
-                quantity=item.quantity,
-                unit_of_measure=item.unit_of_measure,
-            )
+        _add_item(
+            plan,
+            errors,
+            key,
+            index,
+            priced,
+            charge_name=item.charge_name,
+            description=line.description or item.description,
+            tax_mode=line.tax_mode,
+            tax_code=item.tax_code,
+            invoice_item=item,
+            charge=item.charge,
+            service_start=item.service_start,
+            service_end=item.service_end,
+            quantity=item.quantity,
+            unit_of_measure=item.unit_of_measure,
         )
     errors.raise_if_any()
     keys = {line.invoice_item.pk: line.key or f"item:{line.invoice_item.pk}" for line in lines}
@@ -380,9 +389,9 @@ def create_memo_from_charges(
         if quantity in (None, ""):
             quantity = Decimal(1)
         try:
-            quantity = to_decimal(quantity)
-        except (ValidationError, TypeError):
-            errors.add(key, "Quantity must be a number.")
+            quantity = check_fits(parse_number(quantity), QUANTITY_COLUMN, field="Quantity")
+        except ValidationError as exc:
+            errors.add(key, exc)
             continue
         if quantity != quantity.quantize(QUANTITY_PLACES):
             errors.add(key, "Quantity can have at most 6 decimal places.")
@@ -395,9 +404,19 @@ def create_memo_from_charges(
                 else "Quantity must be positive.",
             )
             continue
-        period_start, period_end = charge.current_period(memo_date)
-        start = line.service_start or period_start
-        end = line.service_end or (period_end if not line.service_start else start)
+        start, end = line.service_start, line.service_end
+        if start is None:
+            try:
+                start, period_end = charge.current_period(memo_date)
+            except (ValueError, OverflowError):  # a period ending past 9999-12-31
+                errors.add(
+                    key,
+                    f"The billing period of {charge.name} around {memo_date:%Y-%m-%d} ends past "
+                    "the calendar: type the service dates.",
+                )
+                continue
+            end = end or period_end
+        end = end or start
         if end < start:
             errors.add(key, "The service end date cannot be before the service start date.")
             continue
@@ -416,36 +435,75 @@ def create_memo_from_charges(
         except ValidationError as exc:
             errors.add(key, exc)
             continue
-        plan.items.append(
-            _memo_item(
-                index,
-                priced,
-                charge_name=charge.name,
-                description=line.description,
-                tax_mode=line.tax_mode,
-                tax_code=tax_code,
-                charge=charge,
-                service_start=start,
-                service_end=end,
-                quantity=quantity,
-                unit_of_measure=charge.unit_of_measure,
-            )
+        _add_item(
+            plan,
+            errors,
+            key,
+            index,
+            priced,
+            charge_name=charge.name,
+            description=line.description,
+            tax_mode=line.tax_mode,
+            tax_code=tax_code,
+            charge=charge,
+            service_start=start,
+            service_end=end,
+            quantity=quantity,
+            unit_of_measure=charge.unit_of_measure,
         )
     errors.raise_if_any()
     return _write(plan, actor=actor, check_under_lock=None)
 
 
+def _add_item(
+    plan: _MemoPlan, errors: _Errors, key: str, index: int, priced: PricedLine, **fields
+) -> None:
+    try:
+        plan.items.append(_memo_item(index, priced, **fields))
+    except ValidationError as exc:
+        errors.add(key, exc)
+
+
 def _memo_item(index: int, priced: PricedLine, *, quantity: Decimal, **fields) -> MemoItem:
+    unit_price = ZERO
+    if quantity:
+        # A large amount over a tiny quantity is wider than the unit price column. The quotient
+        # is a derived figure: only its whole part must fit (places=0), its decimals may round.
+        unit_price = check_fits(
+            priced.amount_excl_tax / quantity,
+            PRICE_COLUMN,
+            places=0,
+            field="Unit price (amount / quantity)",
+        ).quantize(QUANTITY_PLACES)
     return MemoItem(
         sort_order=index,
         amount_excl_tax=priced.amount_excl_tax,
         tax_amount=priced.tax_amount,
         amount=priced.amount,
         quantity=quantity,
-        unit_price=(priced.amount_excl_tax / quantity).quantize(QUANTITY_PLACES)
-        if quantity
-        else ZERO,
+        unit_price=unit_price,
         **fields,
+    )
+
+
+def check_memo_totals(currency, *, net: Decimal, tax: Decimal, total: Decimal) -> None:
+    """Every line fits its columns; their sums must fit the memo's too (a database error
+    otherwise). Raises ValidationError naming the limit; the live preview shows the same."""
+    places = minor_unit(currency)
+    for label, value in (
+        ("The memo total", total),
+        ("The memo total without tax", net),
+        ("The memo's tax", tax),
+    ):
+        check_fits(value, MONEY_COLUMN, places=places, field=label)
+
+
+def _check_totals(memo: Memo, items: list[MemoItem]) -> None:
+    check_memo_totals(
+        memo.currency,
+        net=sum((item.amount_excl_tax for item in items), ZERO),
+        tax=sum((item.tax_amount for item in items), ZERO),
+        total=sum((item.amount for item in items), ZERO),
     )
 
 
@@ -455,6 +513,9 @@ def _uses_third_party_engine(memo: Memo) -> bool:
 
 def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
     memo = plan.memo
+    # Before the engine is asked (its lines are the typed amounts here), so a total that cannot
+    # be stored is refused without committing anything there.
+    _check_totals(memo, plan.items)
     if plan.third_party:
         # The engine is called before the transaction, so no lock is held while it answers.
         engine_tax.tax_with_engine(plan.memo, plan.items)
@@ -591,6 +652,7 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
     for item in items:
         if locked.memo_type == MemoType.DEBIT:
             item.balance = item.amount
+    _check_totals(locked, items)
     MemoItem.objects.bulk_update(items, ["amount_excl_tax", "tax_amount", "amount", "balance"])
     locked.amount_excl_tax = sum((i.amount_excl_tax for i in items), ZERO)
     locked.tax_amount = sum((i.tax_amount for i in items), ZERO)

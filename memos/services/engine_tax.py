@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import uuid
 
+from django.core.exceptions import ValidationError
+
 from billing import tax_engine
 from billing.models import TaxMode
-from billing.money import ZERO, round_money
+from billing.money import MONEY_COLUMN, ZERO, check_fits, minor_unit, round_money
 from memos.models import Memo, MemoItem, MemoType, TaxStatus
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,22 @@ def tax_with_engine(memo: Memo, items: list[MemoItem]) -> None:
             # engine gets to it). Voiding now could come before a late commit; canceling the
             # memo voids it, and recalculating commits it again under the same reference.
             memo.tax_maybe_committed = True
+        return
+    total = sum((r.amount_excl_tax + r.tax_amount for r in results), ZERO)
+    try:
+        check_fits(total, MONEY_COLUMN, places=minor_unit(memo.currency), field="the memo total")
+    except ValidationError as exc:
+        # Each line fits, their sum does not: refused like any invalid answer, and the document
+        # the engine committed is voided there (no memo will carry that tax).
+        memo.tax_maybe_committed = not void_quietly(memo)
+        for item, amount in typed:
+            item.amount_excl_tax, item.tax_amount, item.amount = amount, ZERO, amount
+        memo.tax_status = TaxStatus.ERROR
+        memo.tax_message = (
+            "The tax engine gave an invalid answer: with its tax, "
+            + " ".join(exc.messages).rstrip(".")
+            + "."
+        )
         return
     for (item, _), result in zip(typed, results, strict=True):
         item.amount_excl_tax, item.tax_amount = result.amount_excl_tax, result.tax_amount

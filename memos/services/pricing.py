@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from billing import tax
 from billing.models import BillingSettings, Currency, TaxCode, TaxEngine, TaxMode
-from billing.money import ZERO, validate_money
+from billing.money import MONEY_COLUMN, ZERO, check_fits, minor_unit, validate_money
 
 
 def taxed_by_third_party_engine(tax_auto_calculation: bool) -> bool:
@@ -74,5 +74,10 @@ def price_line(
     if priced.amount_excl_tax == 0 and priced.tax_amount == 0:
         raise ValidationError(
             "Amount is 0: a line of 0 is only allowed to correct tax (type the tax)."
+        )
+    if priced.tax_amount:
+        # Each part fits its column; the line's amount with tax must fit too.
+        check_fits(
+            priced.amount, MONEY_COLUMN, places=minor_unit(currency), field="Amount with tax"
         )
     return priced

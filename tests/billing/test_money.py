@@ -109,11 +109,31 @@ def test_validate_money_rejects_what_is_not_a_number(amount):
 
 
 def test_validate_money_rejects_amounts_wider_than_the_columns():
-    with pytest.raises(ValidationError, match="too large"):
-        validate_money("1e30", "USD")
-    with pytest.raises(ValidationError, match="too large"):
+    # 15 significant digits: what both databases hold exactly (billing.money.column_limit).
+    with pytest.raises(ValidationError, match="too large: at most 9,999,999,999,999.99"):
+        validate_money(D("1e30"), "USD")
+    with pytest.raises(ValidationError, match="too large: at most 999,999,999,999,999[.]'"):
         validate_money(D("1234567890123456"), "JPY")
-    assert validate_money(D("999999999999999.99"), "USD") == D("999999999999999.99")
+    with pytest.raises(ValidationError, match="too large: at most 999,999,999,999.999[.]'"):
+        validate_money("1000000000000", "KWD")
+    assert validate_money(D("9999999999999.99"), "USD") == D("9999999999999.99")
+    assert validate_money("999999999999999", "JPY") == D("999999999999999")
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("1e30", "without an exponent"),
+        ("1E3", "without an exponent"),
+        ("NaN", "“NaN” is not a number."),
+        ("-Infinity", "“-Infinity” is not a number."),
+        ("١٢٣", "with the digits 0-9"),
+        ("1_000", "Enter a number."),
+    ],
+)
+def test_validate_money_reads_plain_digits_only(typed, says):
+    with pytest.raises(ValidationError, match=says):
+        validate_money(typed, "USD")
 
 
 @pytest.mark.parametrize("func", [round_money, validate_money, format_money])
@@ -237,7 +257,7 @@ def test_split_tax_stays_in_the_currency_places(code, mode, data):
     taxed = split_tax(amount, rate=rate, mode=mode, currency=code)
     places = MINOR_UNITS[code]
     for part in (taxed.amount_excl_tax, taxed.tax_amount, taxed.amount):
-        assert validate_money(part, code) == part, f"{part} has more than {places} places"
+        assert round_money(part, code) == part, f"{part} has more than {places} places"
     if mode == TaxMode.INCLUSIVE:
         assert taxed.amount == amount
     else:

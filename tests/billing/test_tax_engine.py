@@ -361,7 +361,7 @@ MALFORMED = [
     ),
     pytest.param(
         {"lines": [{"key": "1", "amount_excl_tax": "100.00", "tax_amount": "Infinity"}]},
-        "line '1': \"tax_amount\" Infinity is not a number",
+        "line '1': \"tax_amount\" 'Infinity' is not a number",
         id="infinity-string",
     ),
     pytest.param(

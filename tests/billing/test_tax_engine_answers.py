@@ -40,14 +40,15 @@ OUT_OF_RANGE = [
     pytest.param("10.00", "inclusive", "20.00", "-10.00",
                  "tax -10.00 is negative on the amount 10.00", id="inclusive-negative"),
     pytest.param("100.00", "exclusive", "100.00", "NaN",
-                 '"tax_amount" NaN is not a number', id="nan"),
+                 '"tax_amount" \'NaN\' is not a number', id="nan"),
     pytest.param("100.00", "exclusive", "100.00", "-Infinity",
-                 '"tax_amount" -Infinity is not a number', id="infinity"),
+                 '"tax_amount" \'-Infinity\' is not a number', id="infinity"),
     pytest.param("100.00", "exclusive", "100.00", "1000000000000000",
-                 '"tax_amount" 1000000000000000 is too large', id="too-large"),
-    pytest.param("100.00", "exclusive", "100.00", "999999999999999.99",
-                 "net 100.00 + tax 999999999999999.99 is too large for an amount",
-                 id="sum-too-large"),
+                 '"tax_amount" 1,000,000,000,000,000 is too large: at most 9,999,999,999,999.99',
+                 id="too-large"),
+    pytest.param("100.00", "exclusive", "100.00", "9999999999999.99",
+                 "net 100.00 + tax 9,999,999,999,999.99 = 10,000,000,000,099.99 is too large: "
+                 "at most 9,999,999,999,999.99", id="sum-too-large"),
 ]  # fmt: skip
 
 

@@ -239,7 +239,7 @@ def invalid_apply_cases(docs):
     """(what is typed, where the error is: a document, "page" or "date", what it says)."""
     inv2_item = docs.inv2.items.order_by("sort_order", "id").first()
     return {
-        "not a number": ({key(docs.inv1) + "-amount": "12,5x"}, docs.inv1, "as numbers"),
+        "not a number": ({key(docs.inv1) + "-amount": "12,5x"}, docs.inv1, "Enter a number."),
         "too many decimals": (
             {key(docs.inv1) + "-amount": "10.555"},
             docs.inv1,
@@ -262,9 +262,13 @@ def invalid_apply_cases(docs):
         ),
         "negative": ({key(docs.dm) + "-amount": "-5"}, docs.dm, "greater than zero"),
         "zero": ({key(docs.dm) + "-amount": "0"}, docs.dm, "greater than zero"),
-        "not finite": ({key(docs.dm) + "-amount": "NaN"}, docs.dm, "must be a number"),
-        "infinite": ({key(docs.dm) + "-amount": "Infinity"}, docs.dm, "must be a number"),
-        "too large": ({key(docs.dm) + "-amount": "1e40"}, docs.dm, "too large"),
+        "not finite": ({key(docs.dm) + "-amount": "NaN"}, docs.dm, "is not a number"),
+        "infinite": ({key(docs.dm) + "-amount": "Infinity"}, docs.dm, "is not a number"),
+        "too large": (
+            {key(docs.dm) + "-amount": "10000000000000"},
+            docs.dm,
+            "too large: at most 9,999,999,999,999.99",
+        ),
         "more than unapplied": (
             {
                 key(docs.inv1) + "-amount": "50",
@@ -556,7 +560,7 @@ def test_unapply_from_a_debit_memo(op, credit, docs):
         ({"amount": "0"}, "Enter an amount from 0.01 to 50.00."),
         ({"amount": "-1"}, "Enter an amount from 0.01 to 50.00."),
         ({"amount": "1.001"}, "too many decimals"),
-        ({"amount": "NaN"}, "must be a number"),
+        ({"amount": "NaN"}, "“NaN” is not a number."),
         ({"effective_date": "2025-03-24"}, "cannot be before 2025-03-25"),
         ({"effective_date": "garbage"}, "Enter a valid date."),
         ({"effective_date": ""}, "This field is required."),

@@ -237,9 +237,16 @@ def test_a_negative_tax_answer_is_refused_by_name_and_voided(tax_engine, operato
 @pytest.mark.parametrize(
     ("tax", "problem"),
     [
-        ("NaN", '"tax_amount" NaN is not a number'),
-        ("1000000000000000", '"tax_amount" 1000000000000000 is too large'),
-        ("999999999999999.99", "net 100.00 + tax 999999999999999.99 is too large for an amount"),
+        ("NaN", "\"tax_amount\" 'NaN' is not a number"),
+        (
+            "1000000000000000",
+            '"tax_amount" 1,000,000,000,000,000 is too large: at most 9,999,999,999,999.99',
+        ),
+        (
+            "9999999999999.99",
+            "net 100.00 + tax 9,999,999,999,999.99 = 10,000,000,000,099.99 is too large: "
+            "at most 9,999,999,999,999.99",
+        ),
     ],
     ids=["nan", "too-large", "sum-too-large"],
 )

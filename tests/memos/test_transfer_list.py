@@ -373,7 +373,9 @@ def test_review_transfers_on_the_home_page_lands_on_the_filtered_list(client, re
     MemoFactory()
     client.force_login(reviewer)
     home = client.get("/").content.decode()
-    link = re.search(r'href="([^"]+)"[^>]*>Review transfers</a>', home).group(1).replace("&amp;", "&")
+    link = (
+        re.search(r'href="([^"]+)"[^>]*>Review transfers</a>', home).group(1).replace("&amp;", "&")
+    )
     assert link == LIST + NOT_TRANSFERRED
     response = client.get(link)
     assert [memo.number for memo in response.context["rows"]] == [waiting.number]
