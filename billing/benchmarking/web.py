@@ -100,12 +100,18 @@ class Captured:
         return out
 
 
+class Capture:
+    result: Captured  # set when the `capture()` block ends
+
+
 @contextmanager
 def capture():
-    """Count and time the statements of what runs inside: yields a callable for the result."""
-    log = statements.StatementLog()
+    """Count and time the statements of what runs inside the block."""
+    log, held = statements.StatementLog(), Capture()
     with CaptureQueriesContext(connection) as context, connection.execute_wrapper(log):
-        yield lambda: Captured.of(context, log)
+        yield held
+    # Read now: the next request's request_started signal empties the queries log again.
+    held.result = Captured.of(context, log)
 
 
 class Pages:
@@ -151,13 +157,13 @@ class Pages:
             "p50_ms": round(statistics.median(samples), 1),
             "p95_ms": round(percentile(samples, 0.95), 1),
             "requests": len(samples),
-            **captured().figure(with_plan=with_plan),
+            **captured.result.figure(with_plan=with_plan),
         }
 
     def captured(self, request: Callable[[], object]) -> Captured:
         with capture() as captured:
             request()
-        return captured()
+        return captured.result
 
     # --- the figures -------------------------------------------------------------------------
     def lists(self) -> dict[str, dict]:
@@ -275,7 +281,7 @@ class Pages:
             "rss_start_mb": round(samples[0][1], 1),
             "rss_peak_first_half_mb": round(max(half), 1),
             "rss_peak_second_half_mb": round(max(rest), 1),
-            **captured().figure(),
+            **captured.result.figure(),
         }
 
 

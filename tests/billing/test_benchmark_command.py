@@ -75,8 +75,11 @@ def test_quick_run_reports_every_figure_and_drops_its_scratch_database(tmp_path)
     for name in TIMED:
         assert {"p50_ms", "p95_ms", "queries"} <= figures[name].keys(), name
         assert figures[name]["p50_ms"] > 0
+        assert figures[name]["queries"] > 0, name
     for name in VALUED:
         assert "value" in figures[name], name
+    assert figures["list_queries"]["queries_1_row"] > 0
+    assert figures["apply_100_targets"]["queries_1_item_per_target"] > 0
     assert figures["bill_run_1w"]["accounts_per_s"] > 0
     assert {"rows_per_s", "first_byte_ms"} <= figures["export_1m"].keys()
     # The export wrote every memo; the create and apply requests went through the real views.
