@@ -112,8 +112,13 @@ class Command(BaseCommand):
             self.phases["migrate"] = round(time.perf_counter() - began, 1)
             self.say(f"Scratch database {name} migrated.")
             server = scratch.server_facts()
-            self.measure(figures, scale, memos=memos, accounts=accounts, requests=requests,
-                         chunk_size=chunk_size)  # fmt: skip
+            try:
+                self.measure(figures, scale, memos=memos, accounts=accounts, requests=requests,
+                             chunk_size=chunk_size)  # fmt: skip
+            except (web.BenchmarkError, bill_runs.WorkerFailed) as exc:
+                # A figure that could not be measured (a refused create, a failed worker): say
+                # what happened, without a traceback; the scratch database is dropped all the same.
+                raise CommandError(f"Could not measure: {exc}") from exc
         self.load.append(loadavg("after"))
         self.phases["total"] = round(time.perf_counter() - began, 1)
 
