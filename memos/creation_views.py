@@ -29,7 +29,7 @@ from billing.permissions import PermissionMixin
 from billing.selectors import search_accounts
 from memos import services
 from memos.forms import AccountChoiceForm, ChargeRowForm, InvoiceRowForm, MemoHeaderForm
-from memos.models import MemoType
+from memos.models import MemoType, TaxStatus
 from memos.services.availability import available_to_credit, check_available_to_credit
 
 ACCOUNT_SEARCH_LIMIT = 20
@@ -109,6 +109,13 @@ def respond_created(request, memo) -> HttpResponse:
         messages.info(
             request,
             f"{memo.get_memo_type_display()} {memo.number} was already created from this form.",
+        )
+    elif memo.tax_status == TaxStatus.ERROR:
+        # Saved, but not postable until the tax is calculated: not a plain success.
+        messages.warning(
+            request,
+            f"{memo.get_memo_type_display()} {memo.number} was created as a draft, but its tax "
+            "could not be calculated; recalculate tax before posting it.",
         )
     else:
         messages.success(

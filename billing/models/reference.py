@@ -286,6 +286,15 @@ class BillingSettings(models.Model):
                     "There is one billing settings row: change it, do not add another."
                 ),
             ),
+            # Without a URL every memo would be saved with Tax Status Error.
+            models.CheckConstraint(
+                condition=~Q(tax_engine="third_party") | ~Q(tax_engine_url=""),
+                name="billing_settings_third_party_engine_has_url",
+                violation_error_message=(
+                    "The third-party tax engine needs its URL (Tax engine URL); "
+                    "otherwise no memo could be taxed."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
