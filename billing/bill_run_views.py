@@ -28,7 +28,7 @@ from billing.filters import BillRunFilterSet
 from billing.forms import BillRunForm
 from billing.http import query_text
 from billing.listing import FilteredListView
-from billing.models import BillRun, BillRunScope, BillRunStatus
+from billing.models import BillRun, BillRunScope, BillRunStatus, Invoice
 from billing.money import money_label
 from billing.permissions import PermissionMixin
 from billing.selectors import search_accounts
@@ -331,3 +331,38 @@ class BillRunRetryView(BillRunActionView):
             self.request, f"{new_run.number} was created to retry the failed accounts of {run}."
         )
         return new_run.get_absolute_url()
+
+
+# --- one draft invoice (a bill run's, or any other draft) -----------------------------------------
+class InvoiceActionView(PermissionMixin, View):
+    """Post or cancel one draft invoice from its page. An invoice coupled with a credit memo
+    (generation rules 3 and 4) posts or cancels with it, as DOMAIN.md 4 says."""
+
+    http_method_names = ["post"]
+    permission_required = perms.MANAGE_BILL_RUNS
+
+    def post(self, request, number: str) -> HttpResponse:
+        invoice = get_object_or_404(Invoice, number=number)
+        coupled = services.coupled_draft_memo(invoice)
+        try:
+            self.act(invoice)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            also = f" with its coupled credit memo {coupled.number}" if coupled else ""
+            messages.success(request, f"{invoice.number} was {self.done}{also}.")
+        return go_to(request, invoice.get_absolute_url())
+
+
+class InvoicePostView(InvoiceActionView):
+    done = "posted"
+
+    def act(self, invoice: Invoice) -> None:
+        services.post_generated_invoice(invoice=invoice, actor=self.request.user)
+
+
+class InvoiceCancelView(InvoiceActionView):
+    done = "canceled"
+
+    def act(self, invoice: Invoice) -> None:
+        services.cancel_generated_invoice(invoice=invoice, actor=self.request.user)

@@ -12,6 +12,16 @@ billing_patterns = [
     path("accounts/<doc:number>/", views.AccountDetailView.as_view(), name="account_detail"),
     path("invoices/", views.InvoiceListView.as_view(), name="invoice_list"),
     path("invoices/<doc:number>/", views.InvoiceDetailView.as_view(), name="invoice_detail"),
+    path(
+        "invoices/<doc:number>/post/",
+        bill_run_views.InvoicePostView.as_view(),
+        name="invoice_post",
+    ),
+    path(
+        "invoices/<doc:number>/cancel/",
+        bill_run_views.InvoiceCancelView.as_view(),
+        name="invoice_cancel",
+    ),
     path("bill-runs/", bill_run_views.BillRunListView.as_view(), name="bill_run_list"),
     # Before bill-runs/<number>/, which would otherwise take "new" for a bill run number.
     path("bill-runs/new/", bill_run_views.BillRunCreateView.as_view(), name="bill_run_new"),

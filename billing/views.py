@@ -10,7 +10,14 @@ from django.views.generic import DetailView, TemplateView
 from billing import permissions as perms
 from billing.filters import AccountFilterSet, InvoiceFilterSet
 from billing.listing import FilteredListView
-from billing.models import RUNNING_STATUSES, Account, BillRun, Invoice, InvoiceItem
+from billing.models import (
+    RUNNING_STATUSES,
+    Account,
+    BillRun,
+    Invoice,
+    InvoiceItem,
+    InvoiceStatus,
+)
 from billing.permissions import LOGIN_ONLY, PermissionMixin
 from billing.selectors import accounts_with_balance
 
@@ -134,4 +141,11 @@ class InvoiceDetailView(PermissionMixin, DetailView):
             )
             context["applications"] = list(self.object.applications.all())
         context["today"] = timezone.localdate()
+        invoice = self.object
+        if invoice.status == InvoiceStatus.DRAFT and self.request.user.has_perm(
+            perms.MANAGE_BILL_RUNS
+        ):
+            from billing.bill_runs.services import coupled_draft_memo
+
+            context["draft_actions"] = {"coupled_memo": coupled_draft_memo(invoice)}
         return context

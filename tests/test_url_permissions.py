@@ -41,6 +41,8 @@ KWARGS = {
     "billing:bill_run_cancel": lambda o: {"number": o["bill_run"].number},
     "billing:bill_run_delete": lambda o: {"number": o["bill_run"].number},
     "billing:bill_run_retry": lambda o: {"number": o["bill_run"].number},
+    "billing:invoice_post": lambda o: {"number": o["invoice"].number},
+    "billing:invoice_cancel": lambda o: {"number": o["invoice"].number},
     "memos:memo_detail": lambda o: {"number": o["memo"].number},
     "memos:memo_create_from_invoice": lambda o: {"number": o["invoice"].number},
     "memos:memo_post": lambda o: {"number": o["memo"].number},

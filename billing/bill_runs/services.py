@@ -306,12 +306,17 @@ def delete_bill_run(*, bill_run: BillRun, actor, may_delete_documents: bool = Fa
 
 
 # --- One generated invoice ------------------------------------------------------------------------
+def coupled_draft_memo(invoice: Invoice) -> Memo | None:
+    """The draft credit memo that posts and cancels with this invoice (rules 3 and 4), if any."""
+    return Memo.objects.filter(coupled_invoice=invoice, status=MemoStatus.DRAFT).first()
+
+
 def post_generated_invoice(*, invoice: Invoice, actor) -> Invoice:
     """Post one invoice; an invoice coupled with a credit memo (rules 3 and 4) posts with it."""
     from billing.services import post_invoice
     from memos.services.lifecycle import post_memo
 
-    memo = Memo.objects.filter(coupled_invoice=invoice, status=MemoStatus.DRAFT).first()
+    memo = coupled_draft_memo(invoice)
     if memo is None:
         return post_invoice(invoice=invoice)
     post_memo(memo=memo, actor=actor)
@@ -323,7 +328,7 @@ def cancel_generated_invoice(*, invoice: Invoice, actor) -> Invoice:
     from billing.services import cancel_invoice
     from memos.services.lifecycle import cancel_memo
 
-    memo = Memo.objects.filter(coupled_invoice=invoice, status=MemoStatus.DRAFT).first()
+    memo = coupled_draft_memo(invoice)
     if memo is None:
         return cancel_invoice(invoice=invoice)
     cancel_memo(memo=memo, actor=actor)

@@ -137,3 +137,12 @@ def test_a_viewer_sees_neither(client, viewer):
     client.force_login(viewer)
     html = client.get(memo.get_absolute_url()).content.decode()
     assert "Cancel Post" not in html
+
+
+def test_the_cancel_dialog_states_the_amount_with_keep_and_cancel(operator_client):
+    memo = MemoFactory(amount_excl_tax="1000", tax_amount="100")
+    html = " ".join(operator_client.get(memo.get_absolute_url()).content.decode().split())
+    dialog = html.split('id="confirm-cancel"')[1].split("</form>")[0]
+    assert f"Cancel {memo.number} (USD 1,100.00): the draft is canceled for good" in dialog
+    assert ">Keep memo</button>" in dialog and ">Cancel memo</button>" in dialog
+    assert 'class="btn btn-danger">Cancel memo' in dialog
