@@ -1,6 +1,7 @@
 """The memo page shows every field of the seed, with its label, only where the seed says."""
 
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -140,7 +141,7 @@ def test_a_viewer_sees_neither(client, viewer):
 
 
 def test_the_cancel_dialog_states_the_amount_with_keep_and_cancel(operator_client):
-    memo = MemoFactory(amount_excl_tax="1000", tax_amount="100")
+    memo = MemoFactory(amount_excl_tax=Decimal("1000"), tax_amount=Decimal("100"))
     html = " ".join(operator_client.get(memo.get_absolute_url()).content.decode().split())
     dialog = html.split('id="confirm-cancel"')[1].split("</form>")[0]
     assert f"Cancel {memo.number} (USD 1,100.00): the draft is canceled for good" in dialog
