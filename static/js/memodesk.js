@@ -1,10 +1,4 @@
 // Memodesk's small helpers; htmx attributes do the rest.
-// After an htmx swap that carries messages out of band, keep only the newest few visible.
-document.addEventListener("htmx:afterSwap", () => {
-  const alerts = document.querySelectorAll("#messages .alert");
-  for (let i = 0; i < alerts.length - 3; i++) alerts[i].remove();
-});
-
 // A form marked data-submit-once is sent once: a double click or a second Enter does nothing
 // (the server's idempotency key is the backstop). Buttons are not `disabled`, because a disabled
 // submitter would not send its name and value.

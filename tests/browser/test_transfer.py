@@ -65,6 +65,10 @@ def test_reviewer_marks_the_selected_memos_yes_in_bulk(page, sign_in, reviewer):
     expect(page.get_by_role("link", name=done.number)).to_have_count(0)
     page.evaluate(f"{MARKER} = 'still here'")
 
+    # Nothing selected: refused, and said so.
+    page.get_by_test_id("bulk-transfer").get_by_role("button", name="Yes").click()
+    expect(page.locator("#messages")).to_contain_text("select at least one posted memo first")
+
     page.get_by_label("Select all posted memos on this page").check()
     for memo in waiting:
         expect(page.get_by_label(f"Select {memo.number}", exact=True)).to_be_checked()
@@ -74,6 +78,9 @@ def test_reviewer_marks_the_selected_memos_yes_in_bulk(page, sign_in, reviewer):
     expect(page.locator("#messages")).to_contain_text(
         f"2 memos marked Transferred to Accounting: Yes: {waiting[0].number}, {waiting[1].number}."
     )
+    # One message per event: the earlier refusal is gone, not left above the success.
+    expect(page.locator("#messages .alert")).to_have_count(1)
+    expect(page.locator("#messages")).not_to_contain_text("Nothing was changed")
     # The filtered table was refreshed in place: the two marked memos have left it.
     expect(page.get_by_role("link", name=waiting[0].number)).to_have_count(0)
     expect(page.get_by_role("link", name=waiting[2].number)).to_be_visible()
