@@ -105,3 +105,35 @@ document.addEventListener("htmx:configRequest", (event) => {
     kept.forEach((value) => data.append(name, value));
   }
 });
+
+// Transferred to Accounting: Yes can only be undone by an admin, so a form that sets it
+// (data-confirm-yes holds the question) asks first, whether the value comes from its select or
+// from the button that submitted it.
+document.addEventListener("htmx:confirm", (event) => {
+  const form = event.detail.elt.closest && event.detail.elt.closest("form[data-confirm-yes]");
+  if (!form) return;
+  const submitter = event.detail.triggeringEvent && event.detail.triggeringEvent.submitter;
+  const select = form.querySelector("select[name=transferred_to_accounting]");
+  const value =
+    submitter && submitter.name === "transferred_to_accounting" ? submitter.value : select?.value;
+  if (value !== "yes") return;
+  event.preventDefault();
+  if (window.confirm(form.dataset.confirmYes)) event.detail.issueRequest(true);
+});
+
+// A control swapped for itself by htmx (data-keep-focus on its container, which has an id) keeps
+// the keyboard focus: it goes back to the new control's first field, or to the container.
+let keepFocusOn = null;
+document.addEventListener("htmx:beforeRequest", (event) => {
+  // Only a keeper's own request sets it: a panel refreshing meanwhile (memoChanged) must not
+  // make the control lose the focus.
+  const keeper = event.detail.elt.closest && event.detail.elt.closest("[data-keep-focus][id]");
+  if (keeper) keepFocusOn = keeper.id;
+});
+document.addEventListener("htmx:afterSettle", () => {
+  if (!keepFocusOn) return;
+  const box = document.getElementById(keepFocusOn);
+  keepFocusOn = null;
+  if (!box) return;
+  (box.querySelector("select, button, input:not([type=hidden])") || box).focus();
+});

@@ -21,13 +21,38 @@ def test_reviewer_marks_a_memo_yes_in_place_and_the_operator_cannot_cancel_its_p
     page.get_by_role("link", name="Memos", exact=True).click()
     expect(page).to_have_title("Memos · Memodesk")
     page.evaluate(f"{MARKER} = 'still here'")
-    page.get_by_label(f"Transferred to Accounting for {memo.number}").select_option("yes")
+    select = page.get_by_label(f"Transferred to Accounting for {memo.number}", exact=True)
+    # An arrow key on the focused select changes the choice but saves nothing.
+    select.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(300)
+    memo.refresh_from_db()
+    assert memo.transferred_to_accounting == TransferStatus.NO
+
+    select.select_option("yes")
     control = page.locator(f"#transfer-{memo.number}")
+    # Yes is confirmed first; dismissing the question saves nothing.
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    control.get_by_role("button", name="Save").click()
+    page.wait_for_timeout(300)
+    memo.refresh_from_db()
+    assert memo.transferred_to_accounting == TransferStatus.NO
+    assert questions == [
+        f"Mark {memo.number} Transferred to Accounting: Yes? Only an admin can change it back."
+    ]
+    page.once("dialog", lambda dialog: dialog.accept())
+    control.get_by_role("button", name="Save").press("Enter")
     expect(control).to_contain_text("Saved")
+    # The control was swapped for itself and keeps the focus (no select is left: Yes is final).
+    expect(control).to_be_focused()
     expect(control.get_by_test_id("transfer-value")).to_have_text("Yes")
     # The control was swapped in place: the page (and its window) is the same one.
     assert page.evaluate(MARKER) == "still here"
-    expect(page.get_by_label(f"Transferred to Accounting for {other.number}")).to_have_value("no")
+    expect(
+        page.get_by_label(f"Transferred to Accounting for {other.number}", exact=True)
+    ).to_have_value("no")
     memo.refresh_from_db()
     assert memo.transferred_to_accounting == TransferStatus.YES
     other.refresh_from_db()
@@ -66,6 +91,7 @@ def test_reviewer_marks_the_selected_memos_yes_in_bulk(page, sign_in, reviewer):
     page.evaluate(f"{MARKER} = 'still here'")
 
     # Nothing selected: refused, and said so.
+    page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_test_id("bulk-transfer").get_by_role("button", name="Yes").click()
     expect(page.locator("#messages")).to_contain_text("select at least one posted memo first")
 
@@ -90,3 +116,25 @@ def test_reviewer_marks_the_selected_memos_yes_in_bulk(page, sign_in, reviewer):
         TransferStatus.YES,
         TransferStatus.NO,
     ]
+
+
+def test_bulk_yes_is_confirmed_first(page, sign_in, reviewer):
+    memo = MemoFactory(status=MemoStatus.POSTED)
+    sign_in(reviewer)
+    page.goto("/memos/?status=posted")
+    page.get_by_label(f"Select {memo.number}", exact=True).check()
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_test_id("bulk-transfer").get_by_role("button", name="Yes").click()
+    page.wait_for_timeout(300)
+    assert questions == [
+        "Mark the selected memos Transferred to Accounting: Yes? "
+        "Only an admin can change them back."
+    ]
+    memo.refresh_from_db()
+    assert memo.transferred_to_accounting == TransferStatus.NO
+    # Processing is not final: no question.
+    page.get_by_test_id("bulk-transfer").get_by_role("button", name="Processing").click()
+    expect(page.locator("#messages")).to_contain_text("1 memo marked")
+    memo.refresh_from_db()
+    assert memo.transferred_to_accounting == TransferStatus.PROCESSING
