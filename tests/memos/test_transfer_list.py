@@ -200,7 +200,7 @@ def test_htmx_gets_the_refreshed_results_and_the_messages_out_of_band(client, re
     content = response.content.decode()
     assert "<html" not in content and "<nav" not in content
     assert content.lstrip().startswith('<div id="results">')
-    assert '<div id="messages" aria-live="polite" role="status" hx-swap-oob="beforeend">' in content
+    assert '<div id="messages" aria-live="polite" role="status" hx-swap-oob="innerHTML">' in content
     assert f"1 memo marked Transferred to Accounting: Processing: {rows['no'].number}." in content
     assert values(rows["no"]) == [TransferStatus.PROCESSING]
     # The results are the list's for next's filters: the memo marked Processing has left them.
