@@ -1,6 +1,10 @@
 """Small template helpers for the shared components."""
 
+from decimal import Decimal, InvalidOperation
+
 from django import template
+
+from billing.money import money_label
 
 register = template.Library()
 
@@ -33,12 +37,68 @@ def range_inputs(bound_field):
     ]
 
 
+# History events store some values under field names ("effective_date") and some under the
+# labels the page shows ("Memo Date"): both are shown as labels, money in the document's format.
+HISTORY_LABELS = {
+    "status": "Status",
+    "amount": "Amount",
+    "effective_date": "Effective Date",
+    "target": "Document",
+    "credit_memo": "Credit Memo",
+    "debit_memo": "Debit Memo",
+    "refund": "Refund",
+    "method": "Method",
+    "reversed": "Reversed",
+    "items": "Items",
+    "tax_status": "Tax Status",
+}
+MONEY_LABELS = {"Amount", "Tax Amount", "Refund Amount", "Balance", "Unapplied Amount"}
+
+
+def history_label(key: str) -> str:
+    if key in HISTORY_LABELS:
+        return HISTORY_LABELS[key]
+    return key if key[:1].isupper() else key.replace("_", " ").title()
+
+
+def history_value(value, label: str, currency) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if label in MONEY_LABELS and currency is not None:
+        try:
+            return money_label(Decimal(str(value)), currency)
+        except InvalidOperation:
+            return str(value)
+    return str(value)
+
+
 @register.filter
-def changes(after, before):
-    """(field, old value or None, new value) of a history event. A filter, because in a template
-    `event.after.items` would read the key "items" of the dict instead of its items."""
-    before = before or {}
-    return [(key, before.get(key), value) for key, value in (after or {}).items()]
+def history_changes(event, currency=None):
+    """A history event's changes in words: (label, old value or None, new value), with money as
+    "USD 2,750.00" in the document's currency and flags as Yes/No."""
+    before = event.before or {}
+    shown = []
+    for key, new in (event.after or {}).items():
+        label = history_label(key)
+        old = before.get(key)
+        shown.append(
+            (
+                label,
+                None if key not in before else history_value(old, label, currency),
+                history_value(new, label, currency),
+            )
+        )
+    return shown
+
+
+@register.filter
+def user_name(user) -> str:
+    """One display name for a user everywhere: the full name, else the username."""
+    if user is None:
+        return "system"
+    return user.get_full_name() or user.get_username()
 
 
 @register.filter

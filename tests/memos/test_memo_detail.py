@@ -147,3 +147,36 @@ def test_the_cancel_dialog_states_the_amount_with_keep_and_cancel(operator_clien
     assert f"Cancel {memo.number} (USD 1,100.00): the draft is canceled for good" in dialog
     assert ">Keep memo</button>" in dialog and ">Cancel memo</button>" in dialog
     assert 'class="btn btn-danger">Cancel memo' in dialog
+
+
+def test_history_shows_labels_and_formatted_values(operator_client, operator):
+    import datetime as dt
+
+    from billing.models import Currency
+    from memos.models import MemoEvent
+    from memos.services.common import record_event
+
+    memo = MemoFactory(account__currency=Currency.objects.get(code="JPY"))
+    record_event(
+        memo,
+        MemoEvent.Kind.APPLIED,
+        actor=operator,
+        after={
+            "target": "INV00000007",
+            "amount": Decimal("2750"),
+            "effective_date": dt.date(2026, 11, 29),
+        },
+    )
+    record_event(
+        memo,
+        MemoEvent.Kind.UPDATED,
+        actor=None,
+        before={"Auto-Pay": True},
+        after={"Auto-Pay": False},
+    )
+    html = " ".join(operator_client.get(memo.get_absolute_url()).content.decode().split())
+    history = html.split('data-testid="memo-history"')[1]
+    assert "Document: INV00000007; Amount: JPY 2,750; Effective Date: 2026-11-29" in history
+    assert "Auto-Pay: Yes → No" in history
+    assert f"· {operator.get_full_name()}</div>" in history
+    assert "· system</div>" in history
