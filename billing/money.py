@@ -62,6 +62,9 @@ SIGNIFICANT_DIGITS = 15
 # Decimal() itself also reads "1e3", "NaN", "Infinity", "1_000" and any Unicode digits ("١٢٣",
 # "１２３"), none of which is an amount anyone means to type.
 _TYPED_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+# Amounts are often copied from a page or a statement with thousands separators: "1,200.50" is
+# 1200.50. Commas only between groups of three digits, before any decimal point.
+_GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?", re.ASCII)
 
 
 class HasMinorUnit(Protocol):
@@ -116,7 +119,13 @@ def parse_number(raw: object) -> Decimal:
     text = raw.strip()
     if _TYPED_NUMBER.fullmatch(text):
         return Decimal(text)
+    if _GROUPED_NUMBER.fullmatch(text):
+        return Decimal(text.replace(",", ""))
     shown = text if len(text) <= 20 else text[:20] + "…"
+    if "," in text and _TYPED_NUMBER.fullmatch(text.replace(",", "")):
+        raise ValidationError(
+            f"“{shown}”: commas may only separate thousands, as in 1,200.50.", code="grouping"
+        )
     if any(ch.isdigit() and not ch.isascii() for ch in text):
         raise ValidationError(f"Type “{shown}” with the digits 0-9.", code="invalid_digits")
     try:

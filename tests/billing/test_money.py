@@ -108,6 +108,35 @@ def test_validate_money_rejects_what_is_not_a_number(amount):
         validate_money(amount, "USD")
 
 
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("1,200.50", "1200.50"),
+        ("1,200", "1200.00"),
+        ("12,345,678.9", "12345678.90"),
+        ("-1,000.25", "-1000.25"),
+        (" 1,200.50 ", "1200.50"),
+    ],
+)
+def test_thousands_separators_are_read(typed, expected):
+    assert str(validate_money(typed, "USD")) == expected
+
+
+@pytest.mark.parametrize("typed", ["1,5", "12,00.50", "1,2345", "1.200,50", ",100", "1,,000"])
+def test_misplaced_commas_are_refused_in_words(typed):
+    with pytest.raises(ValidationError) as error:
+        validate_money(typed, "USD")
+    message = " ".join(error.value.messages)
+    assert "commas may only separate thousands, as in 1,200.50" in message or message == (
+        "Enter a number."
+    )
+
+
+def test_an_exponent_is_refused_in_words():
+    with pytest.raises(ValidationError, match=r"without an exponent \(e.g. 1000, not 1e3\)"):
+        validate_money("1e3", "USD")
+
+
 def test_validate_money_rejects_amounts_wider_than_the_columns():
     # 15 significant digits: what both databases hold exactly (billing.money.column_limit).
     with pytest.raises(ValidationError, match="too large: at most 9,999,999,999,999.99"):
