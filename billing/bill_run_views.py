@@ -75,6 +75,12 @@ class BillRunCreateView(PermissionMixin, View):
         account = query_text(request.GET, "account")
         if request.htmx and request.htmx.trigger_name == "account":
             return self.account_options(account)
+        if request.htmx and request.GET.get("preview") == "scope":
+            # The count of accounts in scope, as the operator changes the scope.
+            form = BillRunForm(request.GET)
+            return self.respond(
+                {"form": form, "scope_count": form.accounts_in_scope()}, partial="scope_count"
+            )
         # ?account=A00000001 (from an account's page) starts with that account chosen.
         initial = {}
         if account:
@@ -99,7 +105,20 @@ class BillRunCreateView(PermissionMixin, View):
 
     def render(self, form: BillRunForm) -> HttpResponse:
         account = form.data.get("account") if form.is_bound else form.initial.get("account")
-        return self.respond({"form": form, "account_value": account or ""})
+        scope_form = (
+            form
+            if form.is_bound
+            else BillRunForm(
+                {"scope": form.initial.get("scope", BillRunScope.ALL), "account": account or ""}
+            )
+        )
+        return self.respond(
+            {
+                "form": form,
+                "account_value": account or "",
+                "scope_count": scope_form.accounts_in_scope(),
+            }
+        )
 
     def respond(self, context, *, partial: str | None = None) -> HttpResponse:
         template = f"{self.template_name}#{partial}" if partial else self.template_name

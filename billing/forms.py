@@ -112,6 +112,26 @@ class BillRunForm(forms.Form):
             data["batch"], data["bill_cycle_day"] = "", None
         return data
 
+    def accounts_in_scope(self) -> int | None:
+        """How many accounts the run would bill as the scope stands (None while it is not yet
+        a valid scope: an unknown account, a day out of range)."""
+        from billing.bill_runs.runner import accounts_in_scope
+        from billing.models import BillRun
+
+        if not self.is_valid():
+            return None
+        data = self.cleaned_data
+        scope = data["scope"]
+        if scope == BillRunScope.ACCOUNT and data["account"] is None:
+            return None
+        run = BillRun(
+            scope=scope,
+            batch=data["batch"] or "",
+            bill_cycle_day=data["bill_cycle_day"],
+            account=data["account"],
+        )
+        return accounts_in_scope(run).count()
+
     @property
     def charge_type_errors(self) -> list[str]:
         return [error for name in CHARGE_TYPE_FIELDS for error in self.errors.get(name, [])]
