@@ -1,4 +1,5 @@
-"""The new-bill-run form says how many accounts are in scope, and follows the scope as it changes."""
+"""The new-bill-run form says how many accounts are in scope, and follows the scope as it
+changes."""
 
 from __future__ import annotations
 
