@@ -29,7 +29,6 @@ from billing.forms import BillRunForm
 from billing.http import query_text
 from billing.listing import FilteredListView
 from billing.models import BillRun, BillRunScope, BillRunStatus, Invoice
-from billing.money import money_label
 from billing.permissions import PermissionMixin
 from billing.selectors import search_accounts
 
@@ -213,16 +212,6 @@ def documents_text(run: BillRun) -> str:
     return f"{invoices} and {memos} credit memo{'s' if memos != 1 else ''}"
 
 
-def totals_text(totals: list[dict]) -> str:
-    parts = []
-    for row in totals:
-        if row.get("invoices_count"):
-            parts.append(f"invoices {money_label(row['invoices'], row['currency'])}")
-        if row.get("credit_memos_count"):
-            parts.append(f"credit memos {money_label(row['credit_memos'], row['currency'])}")
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
 def dialog_texts(run: BillRun, totals: list[dict]) -> dict[str, str]:
     """What each action's dialog says will happen, with the counts and amounts."""
     number, documents = run.number, documents_text(run)
@@ -235,7 +224,7 @@ def dialog_texts(run: BillRun, totals: list[dict]) -> dict[str, str]:
             "charges can be billed again by another run."
         )
     return {
-        "post": f"Post {documents} of {number}{totals_text(totals)}?",
+        "post": f"Post {documents} of {number}? Posted documents cannot be changed.",
         "cancel": cancel,
         "delete": (
             f"Delete {number}"

@@ -498,9 +498,15 @@ def test_a_completed_run_offers_post_and_cancel_with_what_they_do(
     assert 'id="bill-run-delete"' not in content and 'id="bill-run-retry"' not in content
     assert f'action="{action_url("post", run)}"' in content
     assert (
-        f"Post 1 invoice and 1 credit memo of {run.number} "
-        "(invoices USD 110.00; credit memos USD 176.00)?"
+        f"Post 1 invoice and 1 credit memo of {run.number}? Posted documents cannot be changed."
     ) in content
+    # The dialog's table: per currency, how many of each and their totals; the danger style.
+    post = " ".join(content.split('id="confirm-post"')[1].split("</form>")[0].split())
+    assert (
+        '<tr><th scope="row">USD</th> <td class="num">1</td> <td class="num">110.00</td> '
+        '<td class="num">1</td> <td class="num">176.00</td></tr>'
+    ) in post
+    assert 'class="btn btn-danger">Post</button>' in post
     assert f"Cancel {run.number}: its draft documents (1 invoice and 1 credit memo)" in content
 
 
