@@ -17,6 +17,7 @@ from billing.models import (
     Invoice,
     InvoiceItem,
     InvoiceStatus,
+    SubscriptionCharge,
 )
 from billing.permissions import LOGIN_ONLY, PermissionMixin
 from billing.selectors import accounts_with_balance
@@ -73,6 +74,23 @@ class AccountDetailView(PermissionMixin, DetailView):
         if user.has_perm(perms.VIEW_INVOICES):
             context["invoices"] = list(
                 account.invoices.order_by("-invoice_date", "-id")[:RECENT_ROWS]
+            )
+            context["last_invoice"] = (
+                account.invoices.filter(status=InvoiceStatus.POSTED)
+                .order_by("-invoice_date", "-id")
+                .first()
+            )
+        if user.has_perm("billing.view_subscription"):
+            # Subscriptions with their charges: what the next bill run will bill, and from when.
+            context["subscriptions"] = list(
+                account.subscriptions.order_by("start_date", "id").prefetch_related(
+                    Prefetch(
+                        "charges",
+                        queryset=SubscriptionCharge.objects.select_related("charge").order_by(
+                            "start_date", "id"
+                        ),
+                    )
+                )
             )
         if user.has_perm(perms.VIEW_MEMOS):
             context["memos"] = list(

@@ -293,3 +293,33 @@ def test_split_tax_stays_in_the_currency_places(code, mode, data):
         assert taxed.amount_excl_tax == amount
     assert taxed.tax_amount >= 0
     assert taxed.tax_amount <= taxed.amount
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("10.000000", "10"),
+        ("2.500", "2.5"),
+        ("1000", "1,000"),
+        ("0.000001", "0.000001"),
+        ("0", "0"),
+    ],
+)
+def test_quantities_show_without_storage_zeros_or_exponents(value, expected):
+    # Decimal("10.000").normalize() is 1E+1, which the pages once showed.
+    assert Template("{{ q|quantity }}").render(Context({"q": D(value)})) == expected
+
+
+@pytest.mark.parametrize(
+    "value, code, expected",
+    [
+        ("1500.000000", "USD", "1,500.00"),
+        ("0.012500", "USD", "0.0125"),
+        ("432000.000000", "JPY", "432,000"),
+        ("0.5", "JPY", "0.5"),
+        ("1.2", "KWD", "1.200"),
+    ],
+)
+def test_unit_prices_keep_their_places_beyond_the_currency(value, code, expected):
+    rendered = Template("{{ p|unit_price:c }}").render(Context({"p": D(value), "c": code}))
+    assert rendered == expected
