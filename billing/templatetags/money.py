@@ -1,5 +1,6 @@
 """Display filters for figures: `{{ memo.amount|money:memo.currency }}` for money,
-`{{ item.unit_price|unit_price:cur }}` for prices with more places, `{{ item.quantity|quantity }}`."""
+`{{ item.unit_price|unit_price:cur }}` for prices with more places, and
+`{{ item.quantity|quantity }}`."""
 
 from decimal import Decimal
 
