@@ -49,8 +49,18 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   const row = button.closest("tr");
   const errors = row.nextElementSibling;
+  // The focus goes to the nearest row that stays (the next one, else the one before), else to the
+  // grid's form: never to the page body.
+  let nearest = errors && errors.classList.contains("row-errors") ? errors.nextElementSibling : errors;
+  if (!nearest) {
+    nearest = row.previousElementSibling;
+    if (nearest && nearest.classList.contains("row-errors")) nearest = nearest.previousElementSibling;
+  }
   if (errors && errors.classList.contains("row-errors")) errors.remove();
   row.remove();
+  const target = nearest && nearest.querySelector("select, input:not([type=hidden]), button");
+  if (target) target.focus();
+  else document.querySelector(button.dataset.removeRow)?.querySelector("button, select")?.focus();
   htmx.trigger(button.dataset.removeRow, "change");
 });
 
@@ -126,14 +136,62 @@ document.addEventListener("htmx:confirm", (event) => {
 let keepFocusOn = null;
 document.addEventListener("htmx:beforeRequest", (event) => {
   // Only a keeper's own request sets it: a panel refreshing meanwhile (memoChanged) must not
-  // make the control lose the focus.
+  // make the control lose the focus. The button that was used is found again by name and value.
   const keeper = event.detail.elt.closest && event.detail.elt.closest("[data-keep-focus][id]");
-  if (keeper) keepFocusOn = keeper.id;
+  if (!keeper) return;
+  const used = document.activeElement;
+  keepFocusOn = {
+    id: keeper.id,
+    selector: used && used.name ? `[name="${used.name}"][value="${used.value}"]` : null,
+  };
 });
 document.addEventListener("htmx:afterSettle", () => {
   if (!keepFocusOn) return;
-  const box = document.getElementById(keepFocusOn);
+  const { id, selector } = keepFocusOn;
+  const box = document.getElementById(id);
   keepFocusOn = null;
-  if (!box) return;
-  (box.querySelector("select, button, input:not([type=hidden])") || box).focus();
+  if (!box) {
+    // The control is gone (e.g. no row left to mark): the page heading, not the body.
+    document.querySelector("main h1[tabindex]")?.focus();
+    return;
+  }
+  const again = selector && box.querySelector(selector);
+  (again || box.querySelector("select, button, input:not([type=hidden])") || box).focus();
+});
+
+// A dialog opened from a "More" menu gives the focus back to "More" when it closes (its menu item
+// is hidden by then, so Bootstrap's own return of focus would land on the page body).
+document.addEventListener("show.bs.modal", (event) => {
+  event.target.openedBy = event.relatedTarget || document.activeElement;
+});
+document.addEventListener("hidden.bs.modal", (event) => {
+  const opener = event.target.openedBy;
+  if (!opener) return;
+  const menu = opener.closest(".dropdown");
+  const toggle = menu && menu.querySelector("[data-bs-toggle=dropdown]");
+  (toggle || opener).focus();
+});
+
+// After a full-page action the focus starts where the outcome is: the first field in error, or
+// the page's heading when the page opens with a message (Saved, Posted, refused...).
+document.addEventListener("DOMContentLoaded", () => {
+  const invalid = document.querySelector("main .is-invalid");
+  if (invalid) {
+    invalid.focus();
+    return;
+  }
+  const heading = document.querySelector("main h1[tabindex]");
+  if (heading && document.querySelector("#messages .alert")) heading.focus();
+});
+
+// Every field shown invalid (Bootstrap's is-invalid, set by the templates beside their error) is
+// also announced invalid to assistive technology, on the first load and after every swap.
+document.addEventListener("htmx:load", (event) => {
+  const root = event.detail.elt;
+  const fields = [...root.querySelectorAll("input, select, textarea")];
+  if (root.matches("input, select, textarea")) fields.push(root);
+  fields.forEach((field) => {
+    if (field.classList.contains("is-invalid")) field.setAttribute("aria-invalid", "true");
+    else if (field.getAttribute("aria-invalid") === "true") field.removeAttribute("aria-invalid");
+  });
 });

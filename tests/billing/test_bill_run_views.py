@@ -345,6 +345,12 @@ def test_a_processing_run_polls_every_two_seconds(viewer_client):
     assert 'data-progress="40"' in panel
     # The tab counts follow out of band.
     assert '<span id="tab-count-errors" hx-swap-oob="true">1</span>' in panel
+    # The progress in words, into the live region that stays (the panel itself is replaced).
+    assert (
+        '<p id="bill-run-announcer" hx-swap-oob="innerHTML">Processing: 4 of 10 accounts done, '
+        "1 failed.</p>"
+    ) in panel
+    assert 'id="bill-run-announcer" role="status" aria-live="polite">Processing: 4 of 10' in page
 
 
 def test_polling_stops_and_the_page_reloads_once_the_status_changed(viewer_client):
