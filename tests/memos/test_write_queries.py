@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -22,8 +23,10 @@ from billing.factories import ChargeFactory, TaxCodeFactory, TaxRateFactory
 from billing.models import Charge, Invoice, InvoiceItem
 from billing.services import InvoiceLine, create_invoice
 from memos.factories import MemoFactory, MemoItemFactory
-from memos.models import Memo, MemoStatus, MemoType
+from memos.models import Memo, MemoApplication, MemoApplicationItem, MemoStatus, MemoType
 from memos.services import ChargeLine, create_memo_from_charges, create_memo_from_invoice
+from memos.services.lifecycle import post_memo
+from memos.services.settlement import ApplicationTarget, apply_credit_memo
 from tests.memos.creation_helpers import INVOICE_DATE, MEMO_DATE, D, account, row
 
 pytestmark = pytest.mark.django_db
@@ -234,6 +237,123 @@ def test_the_create_from_charges_page_runs_the_same_statements_for_10_and_200_li
     statements = captured(create(200))
     assert_same_statements(captured(create(10)), statements)
     assert_within_goal(statements)
+
+
+# --- applying a credit memo ----------------------------------------------------------------------
+
+
+def posted_credit_memo(acct, amounts: list[str]) -> Memo:
+    charges = catalog([None])
+    memo = create_memo_from_charges(
+        account=acct,
+        memo_type=MemoType.CREDIT,
+        lines=[ChargeLine(charge=charges[0], amount=D(a)) for a in amounts],
+        actor=None,
+        memo_date=MEMO_DATE,
+    )
+    post_memo(memo=memo, actor=None)
+    return memo
+
+
+def apply_statements(targets: int, items: int, *, credit_items: int = 1) -> list[str]:
+    """Apply 1.00 to each of `targets` invoices of `items` untaxed items (header amounts, split
+    by Proration), from a credit memo of `credit_items` items of 1.00, 2.00, ...; then check
+    what the application wrote."""
+    acct = account()
+    charges = catalog([None])
+    credit = posted_credit_memo(acct, [str(1000 * (n + 1)) for n in range(credit_items)])
+    invoices = [invoice_of(acct, charges, items) for _ in range(targets)]
+    # As the apply page hands them over: documents read without their items.
+    chosen = [
+        ApplicationTarget(invoice=invoice, amount=D("1.00"), key=f"invoice-{invoice.pk}")
+        for invoice in Invoice.objects.filter(pk__in=[i.pk for i in invoices]).order_by("-pk")
+    ]
+    fresh = Memo.objects.get(pk=credit.pk)
+    statements = captured(
+        lambda: apply_credit_memo(credit_memo=fresh, targets=chosen, effective_date=ON, actor=None)
+    )
+    credit.refresh_from_db()
+    assert credit.applied_amount == targets
+    assert MemoApplication.objects.filter(credit_memo=credit).count() == targets
+    moved = MemoApplicationItem.objects.filter(application__credit_memo=credit)
+    assert sum(moved.values_list("amount", flat=True), Decimal(0)) == targets
+    for invoice in invoices:
+        invoice.refresh_from_db()
+        assert invoice.balance == invoice.amount - 1
+    return statements
+
+
+@pytest.mark.parametrize(("targets", "items"), [(1, 20), (50, 1), (50, 20)])
+def test_applying_runs_the_same_statements_for_any_targets_and_items(targets, items):
+    assert_same_statements(apply_statements(1, 1), apply_statements(targets, items))
+
+
+def test_applying_runs_the_same_statements_for_1_and_20_credit_memo_items():
+    assert_same_statements(
+        apply_statements(3, 2, credit_items=1),
+        # Small credit items: every target draws on several of them.
+        apply_statements(3, 2, credit_items=20),
+    )
+
+
+def test_applying_to_debit_memos_runs_the_same_statements_for_1_and_20_targets():
+    def statements(targets: int, items: int) -> list[str]:
+        acct = account()
+        credit = posted_credit_memo(acct, ["1000"])
+        debits = []
+        charges = catalog([None])
+        for _ in range(targets):
+            debit = create_memo_from_charges(
+                account=acct,
+                memo_type=MemoType.DEBIT,
+                lines=[ChargeLine(charge=charges[0], amount=D(5 + n)) for n in range(items)],
+                actor=None,
+                memo_date=MEMO_DATE,
+            )
+            post_memo(memo=debit, actor=None)
+            debits.append(debit)
+        chosen = [
+            ApplicationTarget(debit_memo=debit, amount=D("2.00"))
+            for debit in Memo.objects.filter(pk__in=[d.pk for d in debits])
+        ]
+        fresh = Memo.objects.get(pk=credit.pk)
+        result = captured(
+            lambda: apply_credit_memo(
+                credit_memo=fresh, targets=chosen, effective_date=ON, actor=None
+            )
+        )
+        for debit in debits:
+            debit.refresh_from_db()
+            assert debit.balance == debit.amount - 2
+        return result
+
+    assert_same_statements(statements(1, 1), statements(20, 5))
+
+
+def test_an_apply_that_would_break_an_invariant_writes_nothing(monkeypatch):
+    """Amounts are checked in memory before anything is written: a split that overdraws an
+    item (a bug, which no CheckConstraint on items would catch) is stopped there."""
+    from memos.services import settlement
+
+    acct = account()
+    credit = posted_credit_memo(acct, ["100"])
+    invoice = invoice_of(acct, catalog([None]), 2)  # items of 10.00 and 11.00
+
+    def overdraw(amount, items, rule, currency):
+        first, second = items
+        return {first.pk: first.balance + 1, second.pk: amount - first.balance - 1}
+
+    monkeypatch.setattr(settlement, "_split_over_target", overdraw)
+    with pytest.raises(settlement.InvariantBroken, match="balance outside 0..amount"):
+        apply_credit_memo(
+            credit_memo=credit,
+            targets=[ApplicationTarget(invoice=invoice, amount=D("15.00"))],
+            effective_date=ON,
+            actor=None,
+        )
+    assert not MemoApplication.objects.filter(credit_memo=credit).exists()
+    assert Memo.objects.get(pk=credit.pk).applied_amount == 0
+    assert [i.balance for i in invoice.items.order_by("sort_order")] == [D("10"), D("11")]
 
 
 # --- the memo page -------------------------------------------------------------------------------
