@@ -6,6 +6,7 @@ lines can be added and removed in the page without renumbering a formset.
 
 from __future__ import annotations
 
+import copy
 import uuid
 
 from django import forms
@@ -96,6 +97,23 @@ class MemoHeaderForm(forms.Form):
         return kwargs
 
 
+class RowFields(dict):
+    """A row form's fields, shared by its instances rather than deep-copied for each one as
+    Django does: a grid of 1,000 rows would copy every field and widget 1,000 times per request
+    (~0.15 ms a row form). Only the fields named in `own` are copied: those an instance changes
+    (nothing else may change a shared field: it is every row's, in every thread)."""
+
+    def __init__(self, fields, *, own: tuple[str, ...] = ()):
+        super().__init__(fields)
+        self.own = own
+
+    def __deepcopy__(self, memo):
+        return {
+            name: copy.deepcopy(field, memo) if name in self.own else field
+            for name, field in self.items()
+        }
+
+
 class MoneyInput(forms.TextInput):
     """Amounts are typed as text (inputmode decimal): the browser never rounds or reformats them."""
 
@@ -124,6 +142,14 @@ class InvoiceRowForm(forms.Form):
         if data.get("selected") and data.get("amount") is None and "amount" not in self.errors:
             self.add_error("amount", "Enter an amount, or deselect the row.")
         return data
+
+    def __init__(self, *args, **kwargs):
+        # Rows show no form labels; the default suffix costs a translation lookup per row.
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+InvoiceRowForm.base_fields = RowFields(InvoiceRowForm.base_fields)
 
 
 class ChargeChoiceField(forms.ModelChoiceField):
@@ -172,6 +198,7 @@ class ChargeRowForm(forms.Form):
     tax_amount = TypedNumberField(required=False, widget=MoneyInput())
 
     def __init__(self, *args, charges: dict[int, Charge] | None = None, **kwargs):
+        kwargs.setdefault("label_suffix", "")  # as InvoiceRowForm
         super().__init__(*args, **kwargs)
         self.fields["charge"].known = charges
 
@@ -189,6 +216,10 @@ class ChargeRowForm(forms.Form):
                 ids.add(charge_id)
         queryset = cls.base_fields["charge"].queryset.select_related("tax_code")
         return queryset.in_bulk(ids) if ids else {}
+
+
+# The charge field is each row's own: the view sets its charges and choices.
+ChargeRowForm.base_fields = RowFields(ChargeRowForm.base_fields, own=("charge",))
 
 
 class AccountChoiceForm(forms.Form):
