@@ -22,6 +22,7 @@ from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing import permissions as perms
+from billing import tax
 from billing.http import query_text
 from billing.models import Account, Currency, Invoice, InvoiceStatus, TaxMode
 from billing.money import ZERO, minor_unit, quantum, round_money
@@ -255,6 +256,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
         """Price every selected row as the service would, and total the rows that are valid."""
         auto_tax = auto_tax_from(header)
         engine_taxes = services.taxed_by_third_party_engine(auto_tax)
+        rates = tax.RateBook(invoice.invoice_date)  # every row's rate from one query
         requested: dict[int, Decimal] = {}
         for row in rows.values():
             data = row.values()
@@ -270,6 +272,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                     tax_auto_calculation=auto_tax,
                     typed_tax=typed_tax(data, auto_tax),
                     built_in_tax=not engine_taxes,
+                    rates=rates,
                 )
             except ValidationError as exc:
                 row.errors.extend(exc.messages)
@@ -452,6 +455,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
         memo_date = timezone.localdate()
         if header.is_bound and header.is_valid():
             memo_date = header.cleaned_data["memo_date"]
+        rates = tax.RateBook(memo_date)
         for row in rows.values():
             data = row.values()
             if data is None or data.get("charge") is None:
@@ -467,6 +471,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
                     tax_auto_calculation=auto_tax,
                     typed_tax=typed_tax(data, auto_tax),
                     built_in_tax=not engine_taxes,
+                    rates=rates,
                 )
             except ValidationError as exc:
                 row.errors.extend(exc.messages)

@@ -181,6 +181,35 @@ def test_the_create_from_invoice_page_runs_the_same_statements_for_10_and_200_it
     assert Memo.objects.get(invoice=large).items.count() == 200
 
 
+def test_the_create_from_invoice_page_and_its_live_totals_run_the_same_statements(
+    operator_client,
+):
+    """The page (every row with its Available to Credit, the totals priced) and the htmx
+    preview that reprices the rows as the operator types: 10 rows or 200, the same queries."""
+    acct = account()
+    charges = catalog(tax_codes())
+    small, large = invoice_of(acct, charges, 10), invoice_of(acct, charges, 200)
+
+    def page(invoice):
+        url = reverse("memos:memo_create_from_invoice", args=[invoice.number]) + "?type=credit"
+        return lambda: operator_client.get(url)
+
+    def preview(invoice):
+        url = reverse("memos:memo_create_from_invoice", args=[invoice.number]) + "?type=credit"
+        data = {**from_invoice_post(invoice), "preview": "1"}
+
+        def post():
+            response = operator_client.post(url, data, headers={"HX-Request": "true"})
+            assert response.status_code == 200
+            assert "is-invalid" not in response.content.decode()
+
+        return post
+
+    page(small)()
+    assert_same_statements(captured(page(small)), captured(page(large)))
+    assert_same_statements(captured(preview(small)), captured(preview(large)))
+
+
 # --- creating a memo from charges ----------------------------------------------------------------
 
 
@@ -238,6 +267,34 @@ def test_the_create_from_charges_page_runs_the_same_statements_for_10_and_200_li
     statements = captured(create(200))
     assert_same_statements(captured(create(10)), statements)
     assert_within_goal(statements)
+
+
+def test_the_live_totals_of_the_charges_page_run_the_same_statements(operator_client):
+    acct = account()
+    charges = catalog(tax_codes())
+
+    def preview(count):
+        data = {
+            "account": acct.number,
+            "memo_date": MEMO_DATE.isoformat(),
+            "tax_auto_calculation": "on",
+            "preview": "1",
+            "line": [f"l{n}" for n in range(count)],
+        }
+        for n in range(count):
+            data[f"line-l{n}-charge"] = charges[n % len(charges)].pk
+            data[f"line-l{n}-amount"] = str(10 + n)
+
+        def post():
+            response = operator_client.post(
+                reverse("memos:memo_create") + "?type=credit", data, headers={"HX-Request": "true"}
+            )
+            assert response.status_code == 200
+
+        return post
+
+    preview(2)()
+    assert_same_statements(captured(preview(10)), captured(preview(200)))
 
 
 # --- applying a credit memo ----------------------------------------------------------------------
