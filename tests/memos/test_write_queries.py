@@ -388,6 +388,46 @@ def test_applying_to_debit_memos_runs_the_same_statements_for_1_and_20_targets()
     assert_same_statements(statements(1, 1), statements(20, 5))
 
 
+def test_unapplying_and_refunding_run_the_same_statements_for_1_and_20_items():
+    from memos.models import RefundMethod
+    from memos.services.settlement import refund_credit_memo, unapply_credit_memo
+
+    def statements(items: int) -> tuple[list[str], list[str]]:
+        acct = account()
+        credit = posted_credit_memo(acct, ["1.00"] * items + ["1000"])
+        invoice = invoice_of(acct, catalog([None]), items)
+        [application] = apply_credit_memo(
+            credit_memo=credit,
+            targets=[ApplicationTarget(invoice=invoice, amount=invoice.amount)],
+            effective_date=ON,
+            actor=None,
+        )
+        unapply = captured(
+            lambda: unapply_credit_memo(
+                application=MemoApplication.objects.get(pk=application.pk),
+                effective_date=ON,
+                actor=None,
+            )
+        )
+        refund = captured(
+            lambda: refund_credit_memo(
+                credit_memo=Memo.objects.get(pk=credit.pk),
+                amount=D("500"),
+                method=RefundMethod.CHECK,
+                refund_date=ON,
+                actor=None,
+            )
+        )
+        invoice.refresh_from_db()
+        assert invoice.balance == invoice.amount
+        assert sum(i.refund_amount for i in credit.items.all()) == D("500")
+        return unapply, refund
+
+    small, large = statements(1), statements(20)
+    assert_same_statements(small[0], large[0])
+    assert_same_statements(small[1], large[1])
+
+
 def test_an_apply_that_would_break_an_invariant_writes_nothing(monkeypatch):
     """Amounts are checked in memory before anything is written: a split that overdraws an
     item (a bug, which no CheckConstraint on items would catch) is stopped there."""
