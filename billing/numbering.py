@@ -7,8 +7,7 @@ one; the documents' unique constraints are the backstop.
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection
 
 from billing.models import NumberSeries
 
@@ -23,12 +22,25 @@ def allocate_numbers(key: str, count: int = 1) -> list[str]:
     """Take the next `count` numbers of a series; call inside the creating transaction."""
     if count < 1:
         return []
-    # Nested in the caller's transaction this is a savepoint: the lock is held until it commits.
-    with transaction.atomic():
-        series = NumberSeries.objects.select_for_update().get(key=key)
-        first = series.last_number + 1
-        NumberSeries.objects.filter(pk=series.pk).update(last_number=F("last_number") + count)
-    return [format_number(series.prefix, n) for n in range(first, first + count)]
+    # One statement: the UPDATE locks the counter row until the caller's transaction ends (as
+    # SELECT ... FOR UPDATE did) and RETURNING reads what it wrote, so no savepoint, no separate
+    # read. (SQLite has RETURNING since 3.35.)
+    table, last, key_column, prefix = map(
+        connection.ops.quote_name,
+        (NumberSeries._meta.db_table, "last_number", "key", "prefix"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {last} = {last} + %s WHERE {key_column} = %s "
+            f"RETURNING {prefix}, {last}",
+            [count, key],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NumberSeries.DoesNotExist(f"No number series {key!r}")
+    prefix, last = row
+    first = last - count + 1
+    return [format_number(prefix, n) for n in range(first, first + count)]
 
 
 def next_number(key: str) -> str:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from billing import tax
@@ -73,13 +73,14 @@ def create_invoice(
     if due_date < invoice_date:
         raise ValidationError("The due date cannot be before the invoice date.", code="due_date")
     currency = account.currency
+    # The rates in one query and the charges' tax codes in at most one, not one of each per line.
+    rates = tax.RateBook(invoice_date)
+    prefetch_related_objects([line.charge for line in lines], "tax_code")
     items = []
     for index, line in enumerate(lines, start=1):
         amount = round_money(line.quantity * line.unit_price, currency)
         tax_code = line.charge.tax_code if line.charge.taxable else None
-        taxed = tax.calculate(
-            amount, tax_code=tax_code, day=invoice_date, mode=line.tax_mode, currency=currency
-        )
+        taxed = rates.calculate(amount, tax_code=tax_code, mode=line.tax_mode, currency=currency)
         items.append(
             InvoiceItem(
                 sort_order=index,

@@ -22,6 +22,7 @@ from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing import permissions as perms
+from billing import tax
 from billing.http import query_text
 from billing.models import Account, Currency, Invoice, InvoiceStatus, TaxMode
 from billing.money import ZERO, minor_unit, quantum, round_money
@@ -159,13 +160,20 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
             data, memo_type=self.memo_type, from_invoice=True, min_date=invoice.invoice_date
         )
         items = list(invoice.items.select_related("tax_code").order_by("sort_order", "id"))
-        available = available_to_credit(items)
         rows = {}
+        if data is not None:
+            # A submitted form has no use for the defaults; what is available is read when the
+            # page is shown again (`render`), and checked by the service under the lock.
+            for item in items:
+                key = f"item:{item.pk}"
+                form = InvoiceRowForm(data, prefix=f"item-{item.pk}")
+                rows[key] = Row(key=key, form=form, invoice_item=item)
+            return header, rows
+        available = available_to_credit(items)
         for item in items:
             key = f"item:{item.pk}"
             left = available[item.pk]
             form = InvoiceRowForm(
-                data,
                 prefix=f"item-{item.pk}",
                 initial={"selected": True, "amount": self.default_amount(item, left)},
             )
@@ -255,6 +263,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
         """Price every selected row as the service would, and total the rows that are valid."""
         auto_tax = auto_tax_from(header)
         engine_taxes = services.taxed_by_third_party_engine(auto_tax)
+        rates = tax.RateBook(invoice.invoice_date)  # every row's rate from one query
         requested: dict[int, Decimal] = {}
         for row in rows.values():
             data = row.values()
@@ -270,6 +279,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                     tax_auto_calculation=auto_tax,
                     typed_tax=typed_tax(data, auto_tax),
                     built_in_tax=not engine_taxes,
+                    rates=rates,
                 )
             except ValidationError as exc:
                 row.errors.extend(exc.messages)
@@ -287,6 +297,12 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
         )
 
     def render(self, invoice, header, rows, *, partial=None, page_errors=(), preview=None):
+        missing = [row for row in rows.values() if row.available is None]
+        if missing and partial is None and self.memo_type == MemoType.CREDIT:
+            # The whole page shows each row's Available to Credit (the preview does not).
+            available = available_to_credit([row.invoice_item for row in missing])
+            for row in missing:
+                row.available = available[row.invoice_item.pk]
         context = {
             "invoice": invoice,
             "currency": invoice.currency,
@@ -367,11 +383,19 @@ class MemoFromChargesCreateView(PermissionMixin, View):
     def post(self, request, *args, **kwargs):
         account_form = AccountChoiceForm(request.POST)
         header = MemoHeaderForm(request.POST, memo_type=self.memo_type, from_invoice=False)
-        rows = {}
+        keys: dict[str, None] = {}  # in order, once each
         for key in request.POST.getlist("line")[: services.MAX_ITEMS + 1]:
             key = "".join(ch for ch in key if ch.isalnum())[:16]
-            if key and key not in rows:
-                rows[key] = Row(key=key, form=ChargeRowForm(request.POST, prefix=f"line-{key}"))
+            if key:
+                keys[key] = None
+        # Every row's charge in one query (not one per row form).
+        charges = ChargeRowForm.charges_for(request.POST, [f"line-{key}" for key in keys])
+        rows = {
+            key: Row(
+                key=key, form=ChargeRowForm(request.POST, prefix=f"line-{key}", charges=charges)
+            )
+            for key in keys
+        }
         account = account_form.cleaned_data["account"] if account_form.is_valid() else None
         if request.POST.get("preview"):
             return self.render(
@@ -438,6 +462,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
         memo_date = timezone.localdate()
         if header.is_bound and header.is_valid():
             memo_date = header.cleaned_data["memo_date"]
+        rates = tax.RateBook(memo_date)
         for row in rows.values():
             data = row.values()
             if data is None or data.get("charge") is None:
@@ -453,6 +478,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
                     tax_auto_calculation=auto_tax,
                     typed_tax=typed_tax(data, auto_tax),
                     built_in_tax=not engine_taxes,
+                    rates=rates,
                 )
             except ValidationError as exc:
                 row.errors.extend(exc.messages)
@@ -481,6 +507,12 @@ class MemoFromChargesCreateView(PermissionMixin, View):
 
     def respond(self, context, *, partial=None) -> HttpResponse:
         context.setdefault("memo_type", self.memo_type)
+        rows = context.get("rows") or ([context["row"]] if "row" in context else [])
+        if rows and partial != "preview":
+            # Each row's select lists the catalog: read it once for all of them.
+            choices = list(ChargeRowForm.base_fields["charge"].choices)
+            for row in rows:
+                row.form.fields["charge"].choices = choices
         template = f"{self.template_name}#{partial}" if partial else self.template_name
         response = TemplateResponse(self.request, template, context)
         patch_vary_headers(response, ("HX-Request",))

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from billing.models import BillingSettings, CreditValidationLevel, Invoice, InvoiceItem
 from billing.money import ZERO, format_money
@@ -33,6 +33,21 @@ def available_to_credit(items: Iterable[InvoiceItem]) -> dict[int, Decimal]:
     return {item.pk: item.amount - (credited.get(item.pk) or ZERO) for item in items}
 
 
+def available_on(invoice: Invoice) -> dict[int, Decimal]:
+    """Available to credit for every item of the invoice, in one query (items and credits)."""
+    posted_credit = Q(
+        memo_items__memo__memo_type=MemoType.CREDIT, memo_items__memo__status=MemoStatus.POSTED
+    )
+    rows = (
+        InvoiceItem.objects.filter(invoice=invoice)
+        .order_by()
+        .values("pk")
+        .annotate(credited=Sum("memo_items__amount", filter=posted_credit))
+        .values_list("pk", "amount", "credited")
+    )
+    return {pk: amount - (credited or ZERO) for pk, amount, credited in rows}
+
+
 def check_available_to_credit(
     *,
     invoice: Invoice,
@@ -50,14 +65,13 @@ def check_available_to_credit(
     if level == CreditValidationLevel.NONE:
         return
     keys = keys or {}
-    all_items = list(invoice.items.all())
-    available = available_to_credit(all_items)
-    currency = invoice.currency
+    available = available_on(invoice)
     errors: dict[str, list[str]] = {}
     if level == CreditValidationLevel.HEADER_AND_ITEM:
         for item_id, amount in requested.items():
             left = max(available.get(item_id, ZERO), ZERO)
             if amount > left:
+                currency = invoice.currency  # read for a message only
                 key = keys.get(item_id, f"item:{item_id}")
                 errors.setdefault(key, []).append(
                     f"At most {format_money(left, currency)} available to credit on this item."
@@ -65,6 +79,7 @@ def check_available_to_credit(
     total_available = max(sum(available.values(), ZERO), ZERO)
     total_requested = sum(requested.values(), ZERO)
     if total_requested > total_available:
+        currency = invoice.currency
         errors.setdefault("__all__", []).append(
             f"The memo credits {currency.code} {format_money(total_requested, currency)}, "
             f"but only {currency.code} {format_money(total_available, currency)} of invoice "

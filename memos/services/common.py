@@ -25,7 +25,23 @@ def record_event(
     after: dict[str, Any] | None = None,
 ) -> MemoEvent:
     """Write one history event; call inside the transaction that made the change."""
-    return MemoEvent.objects.create(
+    event = history_event(memo, kind, actor=actor, message=message, before=before, after=after)
+    event.save(force_insert=True)
+    return event
+
+
+def history_event(
+    memo: Memo,
+    kind: str,
+    *,
+    actor=None,
+    message: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> MemoEvent:
+    """One history event, not yet written: for a service that writes many with bulk_create
+    (inside the transaction that made the change, as record_event)."""
+    return MemoEvent(
         memo=memo,
         kind=kind,
         actor=actor if getattr(actor, "is_authenticated", False) else None,

@@ -2,22 +2,26 @@
 
 Both services validate everything first (collecting errors per row, keyed by the caller's row
 keys), then write the memo, its items and its history event in one transaction. Numbers are
-taken last, inside a savepoint with the insert, so a failed or duplicate create leaves no gap.
+taken last, in that transaction with the insert, so a failed or duplicate create leaves no gap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
+from billing import tax
 from billing.models import (
     Account,
+    BillingSettings,
     Charge,
     ChargeType,
     Invoice,
@@ -146,6 +150,37 @@ def _replayed(idempotency_key: str | None, *, actor, digest: str) -> Memo | None
     return existing
 
 
+def _once(
+    create: Callable[[BillingSettings], Memo],
+    *,
+    idempotency_key: str | None,
+    digest: str,
+    actor,
+    tax_auto_calculation: bool,
+) -> Memo:
+    """Run `create` (given the billing settings, read once here) unless its idempotency key
+    made a memo already: then the same submit gets that memo back and another is refused.
+
+    The key is looked up first only when the third-party engine would tax the memo (a retry
+    must never reach the engine). Otherwise it is looked up only if the create is refused: a
+    first submit, nearly every submit, costs no look-up, and a retry still gets the first memo
+    even when it would now be refused; a retry that gets as far as the insert meets the key's
+    unique constraint (`_save`)."""
+    billing_settings = BillingSettings.load()
+    if taxed_by_third_party_engine(tax_auto_calculation, billing_settings):
+        existing = _replayed(idempotency_key, actor=actor, digest=digest)
+        return existing or create(billing_settings)
+    try:
+        return create(billing_settings)
+    except ValidationError as refused:
+        if idempotency.is_conflict(refused):
+            raise  # met the key at the insert, and looked it up there
+        existing = _replayed(idempotency_key, actor=actor, digest=digest)
+        if existing is None:
+            raise
+        return existing
+
+
 def _check_header(
     errors: _Errors,
     *,
@@ -196,23 +231,50 @@ def create_memo_from_invoice(
     back (`replayed` set on it); other input or another user with that key is refused."""
     memo_date = memo_date or timezone.localdate()
     idempotency_key = idempotency.checked_key(idempotency_key)
+    header = {
+        "memo_date": memo_date,
+        "reason_code": reason_code,
+        "comments": comments,
+        "tax_auto_calculation": tax_auto_calculation,
+        "apply_to_invoice_on_post": apply_to_invoice_on_post and memo_type == MemoType.CREDIT,
+        "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
+        "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
+    }
     digest = ""
     if idempotency_key:
-        header = {
-            "memo_date": memo_date,
-            "reason_code": reason_code,
-            "comments": comments,
-            "tax_auto_calculation": tax_auto_calculation,
-            "apply_to_invoice_on_post": apply_to_invoice_on_post and memo_type == MemoType.CREDIT,
-            "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
-            "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
-        }
         digest = idempotency.content_digest(
             idempotency.invoice_content(invoice, memo_type, lines, header)
         )
-    existing = _replayed(idempotency_key, actor=actor, digest=digest)
-    if existing is not None:
-        return existing
+    return _once(
+        lambda billing_settings: _from_invoice(
+            invoice=invoice,
+            memo_type=memo_type,
+            lines=lines,
+            actor=actor,
+            header=header,
+            idempotency_key=idempotency_key,
+            digest=digest,
+            billing_settings=billing_settings,
+        ),
+        idempotency_key=idempotency_key,
+        digest=digest,
+        actor=actor,
+        tax_auto_calculation=tax_auto_calculation,
+    )
+
+
+def _from_invoice(
+    *,
+    invoice: Invoice,
+    memo_type: str,
+    lines: list[InvoiceItemLine],
+    actor,
+    header: dict,
+    idempotency_key: str | None,
+    digest: str,
+    billing_settings: BillingSettings,
+) -> Memo:
+    memo_date, tax_auto_calculation = header["memo_date"], header["tax_auto_calculation"]
     errors = _Errors()
     if invoice.status != InvoiceStatus.POSTED:
         raise ValidationError(
@@ -228,7 +290,7 @@ def create_memo_from_invoice(
         errors,
         memo_type=memo_type,
         memo_date=memo_date,
-        reason_code=reason_code,
+        reason_code=header["reason_code"],
         line_count=len(lines),
     )
     memo = Memo(
@@ -237,21 +299,21 @@ def create_memo_from_invoice(
         currency=invoice.currency,
         source=MemoSource.INVOICE,
         invoice=invoice,
-        memo_date=memo_date,
-        reason_code=resolved_reason,
-        comments=comments,
-        tax_auto_calculation=tax_auto_calculation,
-        apply_to_invoice_on_post=apply_to_invoice_on_post and memo_type == MemoType.CREDIT,
-        exclude_from_auto_apply=exclude_from_auto_apply and memo_type == MemoType.CREDIT,
-        auto_pay=auto_pay and memo_type == MemoType.DEBIT,
+        **{**header, "reason_code": resolved_reason},
         idempotency_key=idempotency_key,
         idempotency_digest=digest,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     # Tax of a credit for an invoice item is the invoice's tax: rates on the invoice date.
     plan = _MemoPlan(
-        memo=memo, tax_day=invoice.invoice_date, third_party=_uses_third_party_engine(memo)
+        memo=memo,
+        tax_day=invoice.invoice_date,
+        third_party=taxed_by_third_party_engine(tax_auto_calculation, billing_settings),
     )
+    # Every rate in one query, every item's tax code in at most one (none when the caller read
+    # the items with their tax codes): nothing below queries per line.
+    rates = tax.RateBook(plan.tax_day)
+    prefetch_related_objects([line.invoice_item for line in lines[:MAX_ITEMS]], "tax_code")
     seen: set[int] = set()
     for index, line in enumerate(lines[:MAX_ITEMS], start=1):
         key = line.key or f"item:{line.invoice_item.pk}"
@@ -275,6 +337,7 @@ def create_memo_from_invoice(
                 tax_auto_calculation=tax_auto_calculation,
                 typed_tax=line.tax_amount,
                 built_in_tax=not plan.third_party,
+                rates=rates,
             )
         except ValidationError as exc:
             errors.add(key, exc)
@@ -290,7 +353,7 @@ def create_memo_from_invoice(
             tax_mode=line.tax_mode,
             tax_code=item.tax_code,
             invoice_item=item,
-            charge=item.charge,
+            charge_id=item.charge_id,  # the id is all the item needs: no query for the charge
             service_start=item.service_start,
             service_end=item.service_end,
             quantity=item.quantity,
@@ -303,13 +366,19 @@ def create_memo_from_invoice(
         locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if locked.status != InvoiceStatus.POSTED:
             raise ValidationError(f"Invoice {locked.number} is no longer posted.")
+        locked.currency = invoice.currency  # the same row: no query for it in the messages
         if memo_type == MemoType.CREDIT:
             requested: dict[int, Decimal] = {}
             for item in plan.items:
                 requested[item.invoice_item_id] = (
                     requested.get(item.invoice_item_id, ZERO) + item.amount
                 )
-            check_available_to_credit(invoice=locked, requested=requested, keys=keys)
+            check_available_to_credit(
+                invoice=locked,
+                requested=requested,
+                keys=keys,
+                level=billing_settings.credit_validation_level,
+            )
 
     return _write(plan, actor=actor, check_under_lock=check_under_lock)
 
@@ -333,28 +402,55 @@ def create_memo_from_charges(
     Idempotency keys as in create_memo_from_invoice."""
     memo_date = memo_date or timezone.localdate()
     idempotency_key = idempotency.checked_key(idempotency_key)
+    header = {
+        "memo_date": memo_date,
+        "reason_code": reason_code,
+        "comments": comments,
+        "tax_auto_calculation": tax_auto_calculation,
+        "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
+        "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
+    }
     digest = ""
     if idempotency_key:
-        header = {
-            "memo_date": memo_date,
-            "reason_code": reason_code,
-            "comments": comments,
-            "tax_auto_calculation": tax_auto_calculation,
-            "exclude_from_auto_apply": exclude_from_auto_apply and memo_type == MemoType.CREDIT,
-            "auto_pay": auto_pay and memo_type == MemoType.DEBIT,
-        }
         digest = idempotency.content_digest(
             idempotency.charges_content(account, memo_type, lines, header)
         )
-    existing = _replayed(idempotency_key, actor=actor, digest=digest)
-    if existing is not None:
-        return existing
+    return _once(
+        lambda billing_settings: _from_charges(
+            account=account,
+            memo_type=memo_type,
+            lines=lines,
+            actor=actor,
+            header=header,
+            idempotency_key=idempotency_key,
+            digest=digest,
+            billing_settings=billing_settings,
+        ),
+        idempotency_key=idempotency_key,
+        digest=digest,
+        actor=actor,
+        tax_auto_calculation=tax_auto_calculation,
+    )
+
+
+def _from_charges(
+    *,
+    account: Account,
+    memo_type: str,
+    lines: list[ChargeLine],
+    actor,
+    header: dict,
+    idempotency_key: str | None,
+    digest: str,
+    billing_settings: BillingSettings,
+) -> Memo:
+    memo_date, tax_auto_calculation = header["memo_date"], header["tax_auto_calculation"]
     errors = _Errors()
     resolved_reason = _check_header(
         errors,
         memo_type=memo_type,
         memo_date=memo_date,
-        reason_code=reason_code,
+        reason_code=header["reason_code"],
         line_count=len(lines),
     )
     currency = account.currency
@@ -363,17 +459,18 @@ def create_memo_from_charges(
         account=account,
         currency=currency,
         source=MemoSource.CHARGES,
-        memo_date=memo_date,
-        reason_code=resolved_reason,
-        comments=comments,
-        tax_auto_calculation=tax_auto_calculation,
-        exclude_from_auto_apply=exclude_from_auto_apply and memo_type == MemoType.CREDIT,
-        auto_pay=auto_pay and memo_type == MemoType.DEBIT,
+        **{**header, "reason_code": resolved_reason},
         idempotency_key=idempotency_key,
         idempotency_digest=digest,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    plan = _MemoPlan(memo=memo, tax_day=memo_date, third_party=_uses_third_party_engine(memo))
+    plan = _MemoPlan(
+        memo=memo,
+        tax_day=memo_date,
+        third_party=taxed_by_third_party_engine(tax_auto_calculation, billing_settings),
+    )
+    rates = tax.RateBook(memo_date)
+    prefetch_related_objects([line.charge for line in lines[:MAX_ITEMS]], "tax_code")
     for index, line in enumerate(lines[:MAX_ITEMS], start=1):
         key = line.key or f"line:{index}"
         charge = line.charge
@@ -431,6 +528,7 @@ def create_memo_from_charges(
                 tax_auto_calculation=tax_auto_calculation,
                 typed_tax=line.tax_amount,
                 built_in_tax=not plan.third_party,
+                rates=rates,
             )
         except ValidationError as exc:
             errors.add(key, exc)
@@ -527,8 +625,7 @@ def _write(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
         if memo.tax_maybe_committed:
             engine_tax.void_quietly(memo)
         raise
-    if saved is memo:
-        memo.refresh_from_db()
+    # No read-back: the insert returned the generated columns, the rest is what was written.
     return saved
 
 
@@ -547,47 +644,48 @@ def _save(plan: _MemoPlan, *, actor, check_under_lock) -> Memo:
         memo.balance = memo.amount
         for item in plan.items:
             item.balance = item.amount
-    with transaction.atomic():
-        if check_under_lock is not None:
-            check_under_lock()
-        try:
-            # A savepoint around number + insert: a duplicate submit rolls both back.
-            with transaction.atomic():
-                memo.number = next_number(SERIES[memo.memo_type])
-                memo.status = MemoStatus.DRAFT
-                memo.save(force_insert=True)
-        except IntegrityError:
-            existing = _existing_memo(memo.idempotency_key)
-            if existing is None:
-                raise
-            # Refused (another user or other input): the caller voids the tax.
-            idempotency.check_same_submit(
-                existing, actor_id=memo.created_by_id, digest=memo.idempotency_digest
+    try:
+        with transaction.atomic():
+            if check_under_lock is not None:
+                check_under_lock()
+            memo.number = next_number(SERIES[memo.memo_type])
+            memo.status = MemoStatus.DRAFT
+            memo.save(force_insert=True)
+            for item in plan.items:
+                item.memo = memo
+            MemoItem.objects.bulk_create(plan.items)
+            record_event(
+                memo,
+                MemoEvent.Kind.CREATED,
+                actor=actor,
+                message=_creation_message(memo),
+                after={
+                    "status": "Draft",
+                    "amount": memo.amount,
+                    "items": len(plan.items),
+                    **(
+                        {"tax_status": memo.get_tax_status_display()}
+                        if memo.taxed_by_third_party
+                        else {}
+                    ),
+                },
             )
-            if memo.tax_maybe_committed:
-                # The tax committed for this duplicate belongs to no memo.
-                engine_tax.void_quietly(memo)
-            existing.replayed = True
-            return existing
-        for item in plan.items:
-            item.memo = memo
-        MemoItem.objects.bulk_create(plan.items)
-        record_event(
-            memo,
-            MemoEvent.Kind.CREATED,
-            actor=actor,
-            message=_creation_message(memo),
-            after={
-                "status": "Draft",
-                "amount": memo.amount,
-                "items": len(plan.items),
-                **(
-                    {"tax_status": memo.get_tax_status_display()}
-                    if memo.taxed_by_third_party
-                    else {}
-                ),
-            },
+    except IntegrityError:
+        # A submit with the same key committed after the early look-up. Everything above rolled
+        # back with the failed insert, the number included (no savepoint needed for that): the
+        # look-up below runs after the rollback.
+        existing = _existing_memo(memo.idempotency_key)
+        if existing is None:
+            raise
+        # Refused (another user or other input): the caller voids the tax.
+        idempotency.check_same_submit(
+            existing, actor_id=memo.created_by_id, digest=memo.idempotency_digest
         )
+        if memo.tax_maybe_committed:
+            # The tax committed for this duplicate belongs to no memo.
+            engine_tax.void_quietly(memo)
+        existing.replayed = True
+        return existing
     return memo
 
 
@@ -633,6 +731,7 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
             locked.tax_maybe_committed = False
             locked.tax_status, locked.tax_message = TaxStatus.NONE, ""
         day = locked.invoice.invoice_date if locked.invoice_id else locked.memo_date
+        rates = tax.RateBook(day)
         for item in items:
             typed = item.amount if item.tax_mode == TaxMode.INCLUSIVE else item.amount_excl_tax
             priced = price_line(
@@ -643,6 +742,7 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
                 day=day,
                 tax_auto_calculation=True,
                 typed_tax=None,
+                rates=rates,
             )
             item.amount_excl_tax, item.tax_amount, item.amount = (
                 priced.amount_excl_tax,

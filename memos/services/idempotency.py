@@ -87,6 +87,12 @@ def check_same_submit(memo: Memo, *, actor_id: int | None, digest: str) -> None:
     raise ValidationError({"__all__": [ValidationError(message, code=IDEMPOTENCY_CONFLICT)]})
 
 
+def is_conflict(error: ValidationError) -> bool:
+    """Whether `error` is check_same_submit's refusal (a key already used otherwise)."""
+    errors = getattr(error, "error_dict", {}).get("__all__", [])
+    return any(e.code == IDEMPOTENCY_CONFLICT for e in errors)
+
+
 def invoice_content(invoice: Invoice, memo_type: str, lines, header: dict) -> dict:
     return {
         "source": MemoSource.INVOICE,

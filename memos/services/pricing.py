@@ -13,9 +13,14 @@ from billing.models import BillingSettings, Currency, TaxCode, TaxEngine, TaxMod
 from billing.money import MONEY_COLUMN, ZERO, check_fits, minor_unit, validate_money
 
 
-def taxed_by_third_party_engine(tax_auto_calculation: bool) -> bool:
-    """Whether a memo with this setting is taxed by the third-party engine (not the built-in)."""
-    return tax_auto_calculation and BillingSettings.load().tax_engine == TaxEngine.THIRD_PARTY
+def taxed_by_third_party_engine(
+    tax_auto_calculation: bool, settings: BillingSettings | None = None
+) -> bool:
+    """Whether a memo with this setting is taxed by the third-party engine (not the built-in).
+    `settings`: the billing settings when the caller has read them already."""
+    if not tax_auto_calculation:
+        return False
+    return (settings or BillingSettings.load()).tax_engine == TaxEngine.THIRD_PARTY
 
 
 @dataclass(frozen=True)
@@ -38,13 +43,19 @@ def price_line(
     tax_auto_calculation: bool,
     typed_tax: Decimal | None,
     built_in_tax: bool = True,
+    rates: tax.RateBook | None = None,
 ) -> PricedLine:
     """Net and tax of one line as the built-in engine (or the operator, without auto-calculation)
     makes them. Raises ValidationError with a message for the line.
 
     `built_in_tax=False` is for lines the third-party engine taxes afterwards: the built-in rates
     are not looked up (the engine's tax codes need none), and the line is the typed amount
-    without tax until the engine answers."""
+    without tax until the engine answers.
+
+    `rates` (a RateBook of `day`) is for callers pricing many lines: the rates are then read once
+    for all of them, not once per line."""
+    if rates is not None and rates.day != day:
+        raise ValueError(f"A RateBook of {rates.day} cannot price a line taxed on {day}")
     if tax_mode not in TaxMode.values:
         raise ValidationError(f"Unknown tax mode {tax_mode!r}.")
     amount = validate_money(amount, currency, field="Amount")
@@ -56,8 +67,10 @@ def price_line(
                 "Tax is calculated automatically; clear the tax or turn auto-calculation off."
             )
         if built_in_tax:
-            taxed = tax.calculate(
-                amount, tax_code=tax_code, day=day, mode=tax_mode, currency=currency
+            taxed = (
+                tax.calculate(amount, tax_code=tax_code, day=day, mode=tax_mode, currency=currency)
+                if rates is None
+                else rates.calculate(amount, tax_code=tax_code, mode=tax_mode, currency=currency)
             )
             priced = PricedLine(taxed.amount_excl_tax, taxed.tax_amount)
         else:

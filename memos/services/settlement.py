@@ -6,11 +6,19 @@ break the invariants: 0 <= applied + refunded <= amount, 0 <= balance <= amount.
 
 A header-level amount is split over the target's items by the "application rule" setting
 (Proration by default, or FIFO), and over the credit memo's items first in, first out.
+
+The statements an operation runs do not grow with its targets or items: the documents are
+locked once, their items read at once, every amount computed and the invariants checked in
+memory, then each table written once (bulk inserts, one UPDATE ... FROM (VALUES ...) per
+table). Item rows are not locked on their own: every service that changes an item holds its
+document's lock first, so the document locks serialize them; the database's CheckConstraints
+stay the backstop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +29,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing.allocation import fifo, prorate
+from billing.bulk import add_to_columns
 from billing.models import (
     ApplicationRule,
     BillingSettings,
@@ -46,7 +55,7 @@ from memos.models import (
     Refund,
     RefundMethod,
 )
-from memos.services.common import record_event, resolve_reason_code
+from memos.services.common import history_event, record_event, resolve_reason_code
 
 
 @dataclass(frozen=True)
@@ -83,10 +92,28 @@ def _lock(credit_memo_id: int, debit_memo_ids: Iterable[int], invoice_ids: Itera
     return memos, invoices
 
 
-def _target_items(target_doc) -> list:
-    if isinstance(target_doc, Invoice):
-        return list(InvoiceItem.objects.filter(invoice=target_doc).order_by("sort_order", "id"))
-    return list(MemoItem.objects.filter(memo=target_doc).order_by("sort_order", "id"))
+class InvariantBroken(Exception):
+    """What a settlement computed would break DOMAIN.md section 3's invariants: a bug, never an
+    operator's input (that is a ValidationError). Raised before anything is written."""
+
+
+def _items_of(docs) -> dict[tuple[type, int], list]:
+    """The items of every target document, in item order: one query for the invoices', one
+    for the debit memos'."""
+    items: dict[tuple[type, int], list] = defaultdict(list)
+    invoice_ids = sorted(doc.pk for doc in docs if isinstance(doc, Invoice))
+    memo_ids = sorted(doc.pk for doc in docs if not isinstance(doc, Invoice))
+    if invoice_ids:
+        for item in InvoiceItem.objects.filter(invoice_id__in=invoice_ids).order_by(
+            "invoice_id", "sort_order", "id"
+        ):
+            items[(Invoice, item.invoice_id)].append(item)
+    if memo_ids:
+        for item in MemoItem.objects.filter(memo_id__in=memo_ids).order_by(
+            "memo_id", "sort_order", "id"
+        ):
+            items[(Memo, item.memo_id)].append(item)
+    return items
 
 
 def _split_over_target(amount: Decimal, items: list, rule: str, currency) -> dict[int, Decimal]:
@@ -101,10 +128,13 @@ def _split_over_target(amount: Decimal, items: list, rule: str, currency) -> dic
 
 
 def _pair_with_credit_items(
-    credit_items: list[MemoItem], target_amounts: list[tuple[object, Decimal]]
+    credit_items: list[MemoItem],
+    target_amounts: list[tuple[object, Decimal]],
+    available: dict[int, Decimal],
 ):
-    """(credit memo item, target item, amount) triples drawing on the credit items in order."""
-    available = {item.pk: item.unapplied_amount for item in credit_items}
+    """(credit memo item, target item, amount) triples drawing on the credit items in order.
+    `available` (unapplied per credit item) is drawn down, so the next target of the same
+    application starts where this one stopped."""
     pairs = []
     for target_item, amount in target_amounts:
         left = amount
@@ -151,6 +181,8 @@ def apply_credit_memo(
 def apply_locked(
     memos, invoices, credit_memo_id, targets, effective_date, actor
 ) -> list[MemoApplication]:
+    """Apply the credit memo to `targets`, whose documents the caller has locked (`_lock`:
+    memos, then invoices, by id). Every refusal is raised before anything is written."""
     memo = memos[credit_memo_id]
     _check_credit_memo(memo)
     currency = memo.currency
@@ -160,9 +192,8 @@ def apply_locked(
             f"The effective date cannot be before the memo date {memo.memo_date:%Y-%m-%d}."
         )
     rule = BillingSettings.load().application_rule
-    credit_items = list(MemoItem.objects.filter(memo=memo).order_by("sort_order", "id"))
-    plans = []
-    total = ZERO
+    # The documents first, so that the items of all of them are read at once.
+    chosen = []
     seen = set()
     for index, target in enumerate(targets):
         key = target.key or f"target:{index}"
@@ -176,7 +207,13 @@ def apply_locked(
         if problem:
             errors.setdefault(key, []).append(problem)
             continue
-        items = _target_items(doc)
+        chosen.append((key, target, doc))
+    items_of = _items_of([doc for _, _, doc in chosen])
+    plans = []
+    total = ZERO
+    for key, target, doc in chosen:
+        label = doc.number
+        items = items_of[(type(doc), doc.pk)]
         try:
             if target.item_amounts:
                 by_id = {i.pk: i for i in items}
@@ -221,46 +258,100 @@ def apply_locked(
         )
     if errors:
         raise ValidationError(errors)
-    applications = []
+    return _write_applications(memo, plans, effective_date, actor)
+
+
+def _write_applications(memo: Memo, plans, effective_date: dt.date, actor):
+    """Record the planned applications: amounts computed and checked in memory first, then
+    written with a fixed number of statements, whatever the number of targets and items."""
+    currency = memo.currency
+    credit_items = list(MemoItem.objects.filter(memo=memo).order_by("sort_order", "id"))
+    available = {item.pk: item.unapplied_amount for item in credit_items}
+    user = _user(actor)
+    applications, moves, events = [], [], []
     for doc, amount, item_amounts in plans:
         is_invoice = isinstance(doc, Invoice)
-        application = MemoApplication.objects.create(
+        application = MemoApplication(
             credit_memo=memo,
             invoice=doc if is_invoice else None,
             debit_memo=None if is_invoice else doc,
             amount=amount,
             effective_date=effective_date,
-            created_by=_user(actor),
+            created_by=user,
         )
-        pairs = _pair_with_credit_items(credit_items, item_amounts)
-        _write_item_moves(application, pairs, is_invoice, sign=1)
-        for credit_item in credit_items:
-            credit_item.refresh_from_db(
-                fields=["applied_amount", "refund_amount", "unapplied_amount"]
-            )
-        type(doc).objects.filter(pk=doc.pk).update(balance=F("balance") - amount)
-        doc.balance -= amount
-        memo.applied_amount += amount
         applications.append(application)
-        message = f"Applied {money_label(amount, currency)} to {doc.number}"
-        record_event(
-            memo,
-            MemoEvent.Kind.APPLIED,
-            actor=actor,
-            message=message,
-            after={"target": doc.number, "amount": amount, "effective_date": effective_date},
-        )
-        if not is_invoice:
-            record_event(
-                doc,
+        moves += [
+            (application, credit_item, target_item, share)
+            for credit_item, target_item, share in _pair_with_credit_items(
+                credit_items, item_amounts, available
+            )
+        ]
+        doc.balance -= amount
+        events.append(
+            history_event(
+                memo,
                 MemoEvent.Kind.APPLIED,
                 actor=actor,
-                message=f"{memo.number} applied {money_label(amount, currency)}",
-                after={"credit_memo": memo.number, "amount": amount},
+                message=f"Applied {money_label(amount, currency)} to {doc.number}",
+                after={"target": doc.number, "amount": amount, "effective_date": effective_date},
             )
-    Memo.objects.filter(pk=memo.pk).update(applied_amount=F("applied_amount") + total)
-    memo.refresh_from_db()
+        )
+        if not is_invoice:
+            events.append(
+                history_event(
+                    doc,
+                    MemoEvent.Kind.APPLIED,
+                    actor=actor,
+                    message=f"{memo.number} applied {money_label(amount, currency)}",
+                    after={"credit_memo": memo.number, "amount": amount},
+                )
+            )
+    for _, credit_item, target_item, share in moves:
+        credit_item.applied_amount += share
+        credit_item.unapplied_amount -= share
+        target_item.balance -= share
+    total = sum((application.amount for application in applications), ZERO)
+    memo.applied_amount += total
+    memo.unapplied_amount = memo.amount - memo.applied_amount - memo.refund_amount
+    _check_invariants(memo, [doc for doc, _, _ in plans], applications, moves)
+    MemoApplication.objects.bulk_create(applications)
+    _move_items(moves, sign=1)
+    add_to_columns(
+        Memo,
+        {
+            memo.pk: {"applied_amount": total},
+            **{a.debit_memo_id: {"balance": -a.amount} for a in applications if a.debit_memo_id},
+        },
+    )
+    add_to_columns(
+        Invoice, {a.invoice_id: {"balance": -a.amount} for a in applications if a.invoice_id}
+    )
+    MemoEvent.objects.bulk_create(events)
     return applications
+
+
+def _check_invariants(memo: Memo, docs, applications, moves) -> None:
+    """DOMAIN.md section 3's invariants on what apply is about to write, checked in memory on
+    every document and item it changes (items included, which no CheckConstraint covers);
+    InvariantBroken when one fails."""
+    broken = []
+    if not 0 <= memo.applied_amount + memo.refund_amount <= memo.amount:
+        broken.append(f"{memo.number}: applied + refunded outside 0..amount")
+    for doc in docs:
+        if not 0 <= doc.balance <= doc.amount:
+            broken.append(f"{doc.number}: balance outside 0..amount")
+    moved: dict[int, Decimal] = defaultdict(Decimal)
+    for application, credit_item, target_item, share in moves:
+        moved[id(application)] += share
+        if share <= 0 or not 0 <= credit_item.unapplied_amount <= credit_item.amount:
+            broken.append(f"{memo.number} item {credit_item.pk}: unapplied outside 0..amount")
+        if not 0 <= target_item.balance <= target_item.amount:
+            broken.append(f"item {target_item.pk}: balance outside 0..amount")
+    for application in applications:
+        if moved[id(application)] != application.amount:
+            broken.append(f"{application.target.number}: items moved {moved[id(application)]}")
+    if broken:
+        raise InvariantBroken("; ".join(broken))
 
 
 def _more_than_balance(doc, currency) -> str:
@@ -288,11 +379,15 @@ def _target_problem(memo: Memo, doc) -> str:
     return ""
 
 
-def _write_item_moves(application: MemoApplication, pairs, is_invoice: bool, *, sign: int) -> None:
-    """Record how the application splits over items, and move the item amounts (sign 1 applies,
-    -1 unapplies)."""
+def _move_items(moves, *, sign: int) -> None:
+    """Record how applications split over items, and move the item amounts (sign 1 applies,
+    -1 unapplies) in the database: `moves` are (application, credit memo item, target item,
+    amount), the applications saved already. Two inserts and updates, however many moves."""
     rows = []
-    for credit_item, target_item, amount in pairs:
+    memo_items: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    invoice_items: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for application, credit_item, target_item, amount in moves:
+        is_invoice = isinstance(target_item, InvoiceItem)
         rows.append(
             MemoApplicationItem(
                 application=application,
@@ -302,13 +397,11 @@ def _write_item_moves(application: MemoApplication, pairs, is_invoice: bool, *, 
                 amount=amount,
             )
         )
-        MemoItem.objects.filter(pk=credit_item.pk).update(
-            applied_amount=F("applied_amount") + sign * amount
-        )
-        type(target_item).objects.filter(pk=target_item.pk).update(
-            balance=F("balance") - sign * amount
-        )
+        memo_items[credit_item.pk]["applied_amount"] += sign * amount
+        (invoice_items if is_invoice else memo_items)[target_item.pk]["balance"] -= sign * amount
     MemoApplicationItem.objects.bulk_create(rows)
+    add_to_columns(MemoItem, memo_items)
+    add_to_columns(InvoiceItem, invoice_items)
 
 
 def remaining_on(application: MemoApplication) -> Decimal:
@@ -383,21 +476,19 @@ def unapply_credit_memo(
     unapplication = MemoApplication.objects.create(
         credit_memo=memo,
         kind=MemoApplication.Kind.UNAPPLY,
-        invoice=application.invoice,
-        debit_memo=application.debit_memo,
+        invoice_id=application.invoice_id,
+        debit_memo_id=application.debit_memo_id,
         undoes=application,
         amount=amount,
         effective_date=effective_date,
         created_by=_user(actor),
     )
-    _write_item_moves(
-        unapplication,
+    _move_items(
         [
-            (*items[pair], share)
+            (unapplication, *items[pair], share)
             for (pair, _), share in zip(pairs_held, shares, strict=True)
             if share > 0
         ],
-        is_invoice,
         sign=-1,
     )
     type(doc).objects.filter(pk=doc.pk).update(balance=F("balance") + amount)
@@ -467,11 +558,15 @@ def refund_credit_memo(
     if errors:
         raise ValidationError(errors)
     credit_items = list(MemoItem.objects.filter(memo=memo).order_by("sort_order", "id"))
-    for item, share in zip(
-        credit_items, fifo(amount, [i.unapplied_amount for i in credit_items]), strict=True
-    ):
-        if share:
-            MemoItem.objects.filter(pk=item.pk).update(refund_amount=F("refund_amount") + share)
+    shares = fifo(amount, [i.unapplied_amount for i in credit_items])
+    add_to_columns(
+        MemoItem,
+        {
+            item.pk: {"refund_amount": share}
+            for item, share in zip(credit_items, shares, strict=True)
+            if share
+        },
+    )
     refund = Refund.objects.create(
         number=next_number(NumberSeries.Key.REFUND),
         credit_memo=memo,

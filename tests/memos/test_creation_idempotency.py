@@ -204,22 +204,24 @@ def test_a_key_longer_than_64_characters_is_refused(operator):
 
 
 def test_a_race_lost_to_another_users_memo_is_refused_too(operator, admin, monkeypatch):
-    """Two submits with one key, the second from another user: the second passes the early
-    look-up (the first was not committed yet), then meets the first memo at insert. It is
-    refused like any other key reuse, and consumes no number."""
+    """Two submits with one key, the second from another user: the second is not looked up
+    before it is written (a submit that validates is looked up only if its insert fails), so
+    it meets the first memo at insert, as one racing a first submit not yet committed does. It
+    is refused like any other key reuse, and consumes no number."""
     invoice = posted_invoice("100")
     first = from_invoice(invoice, idempotency_key="race", actor=operator)
     real = creation._existing_memo
     calls = []
 
-    def not_yet_committed(key):
+    def after_the_insert(key):
         calls.append(key)
-        return None if len(calls) == 1 else real(key)
+        return real(key)
 
-    monkeypatch.setattr(creation, "_existing_memo", not_yet_committed)
+    monkeypatch.setattr(creation, "_existing_memo", after_the_insert)
     before = db_state()
     with pytest.raises(ValidationError) as info:
         from_invoice(invoice, idempotency_key="race", actor=admin)
     assert page_error(info) == OTHER_USER
     assert db_state() == before
     assert Memo.objects.get() == first
+    assert calls == ["race"]  # once, after the insert met the key
