@@ -40,18 +40,21 @@ def range_inputs(bound_field):
 # History events store some values under field names ("effective_date") and some under the
 # labels the page shows ("Memo Date"): both are shown as labels, money in the document's format.
 HISTORY_LABELS = {
-    "status": "Status",
-    "amount": "Amount",
-    "effective_date": "Effective Date",
     "target": "Document",
     "credit_memo": "Credit Memo",
     "debit_memo": "Debit Memo",
     "refund": "Refund",
+    "status": "Status",
+    "amount": "Amount",
     "method": "Method",
+    "effective_date": "Effective Date",
     "reversed": "Reversed",
     "items": "Items",
     "tax_status": "Tax Status",
 }
+# PostgreSQL's jsonb keeps keys in its own order (shortest first), not the order they were
+# written in: the known ones are shown in this order, the others after them.
+HISTORY_ORDER = {key: index for index, key in enumerate(HISTORY_LABELS)}
 MONEY_LABELS = {"Amount", "Tax Amount", "Refund Amount", "Balance", "Unapplied Amount"}
 
 
@@ -80,7 +83,9 @@ def history_changes(event, currency=None):
     "USD 2,750.00" in the document's currency and flags as Yes/No."""
     before = event.before or {}
     shown = []
-    for key, new in (event.after or {}).items():
+    after = event.after or {}
+    for key in sorted(after, key=lambda key: HISTORY_ORDER.get(key, len(HISTORY_ORDER))):
+        new = after[key]
         label = history_label(key)
         old = before.get(key)
         shown.append(
