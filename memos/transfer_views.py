@@ -28,6 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from billing import permissions as perms
+from billing.busy import retry_when_busy
 from billing.permissions import PermissionMixin
 from memos.models import Memo, MemoStatus, TransferStatus
 from memos.services import lifecycle
@@ -53,6 +54,7 @@ class BulkTransferOutcome:
     refused: list[str] = field(default_factory=list)  # any other refusal, in the service's words
 
 
+@retry_when_busy
 def mark_transferred(
     *, numbers: list[str], value: str, actor, may_override: bool
 ) -> BulkTransferOutcome:

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import tax_engine
+from billing.busy import retry_when_busy
 from billing.models import (
     Account,
     Charge,
@@ -158,6 +159,7 @@ def _check_header(
     return resolved
 
 
+@retry_when_busy
 def create_memo_from_invoice(
     *,
     invoice: Invoice,
@@ -277,6 +279,7 @@ def create_memo_from_invoice(
     return _write(plan, actor=actor, check_under_lock=check_under_lock)
 
 
+@retry_when_busy
 def create_memo_from_charges(
     *,
     account: Account,
@@ -529,6 +532,7 @@ def _void_quietly(memo: Memo) -> None:
         tax_engine.void(document_number=memo.tax_reference)
 
 
+@retry_when_busy
 @transaction.atomic
 def recalculate_tax(*, memo: Memo, actor) -> Memo:
     """Recalculate a Draft memo's tax (built-in or third-party engine) and its totals."""

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from billing import tax_engine
 from billing.bill_runs.ledger import release_billed_periods
+from billing.busy import retry_when_busy
 from billing.models import BilledPeriod, Invoice, InvoiceStatus
 from billing.money import ZERO
 from billing.services import cancel_invoice, ensure_open_period, post_invoice
@@ -62,6 +63,7 @@ def _transition(memo: Memo, target: str, verb: str) -> None:
         )
 
 
+@retry_when_busy
 @transaction.atomic
 def post_memo(*, memo: Memo, actor) -> Memo:
     """Post a Draft memo; a from-invoice credit memo is re-checked against what is available."""
@@ -123,6 +125,7 @@ def _auto_apply(memo: Memo, invoice: Invoice, actor) -> None:
         )
 
 
+@retry_when_busy
 @transaction.atomic
 def unpost_memo(*, memo: Memo, actor) -> Memo:
     """Cancel Post: back to Draft, unless settled in any way or already in the ledger."""
@@ -165,6 +168,7 @@ def unpost_memo(*, memo: Memo, actor) -> Memo:
     return locked
 
 
+@retry_when_busy
 @transaction.atomic
 def cancel_memo(*, memo: Memo, actor) -> Memo:
     """Cancel a Draft memo; tax committed to the third-party engine is voided there."""
@@ -210,6 +214,7 @@ def cancel_memo(*, memo: Memo, actor) -> Memo:
     return locked
 
 
+@retry_when_busy
 @transaction.atomic
 def delete_memo(*, memo: Memo, actor) -> str:
     """Delete a Canceled memo for good (a permission no role has). Returns its number."""
@@ -240,6 +245,7 @@ def _shown(value):
     return value.name if isinstance(value, ReasonCode) else value
 
 
+@retry_when_busy
 @transaction.atomic
 def update_memo_header(
     *,
@@ -334,6 +340,7 @@ def update_memo_header(
     return locked
 
 
+@retry_when_busy
 @transaction.atomic
 def set_transferred_to_accounting(
     *, memo: Memo, value: str, actor, may_override: bool = False

@@ -1,4 +1,9 @@
 // Memodesk's small helpers; htmx attributes do the rest.
+// A busy database answers 503 with its message out of band for #messages (HX-Reswap: none);
+// htmx swaps no error response by default, so let this one through.
+if (window.htmx) {
+  htmx.config.responseHandling.unshift({ code: "503", swap: true, error: true });
+}
 // After an htmx swap that carries messages out of band, keep only the newest few visible.
 document.addEventListener("htmx:afterSwap", () => {
   const alerts = document.querySelectorAll("#messages .alert");
