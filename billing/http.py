@@ -27,6 +27,10 @@ def safe_next_url(request: HttpRequest, default: str, *, param: str = "next") ->
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return default
+    # Only a path of this site ("/memos/?status=posted") or a URL with its host: a bare word would
+    # be read by redirect() as the name of a view ("1e30" -> NoReverseMatch, a 500).
+    if not candidate.startswith("/") and "://" not in candidate:
+        return default
     return candidate
 
 

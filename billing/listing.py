@@ -7,13 +7,16 @@ hx-push-url keeps the address bar shareable.
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.views.generic import TemplateView
 
 from billing.keyset import InvalidCursor, Page, approximate_count, paginate
 from billing.permissions import PermissionMixin
+from billing.selectors import SEARCH_MAX_LENGTH
 
 # Query parameters that are not filters: never shown as chips, never fed to the FilterSet.
 NON_FILTER_PARAMS = {"sort", "after", "before"}
@@ -42,9 +45,11 @@ class FilteredListView(PermissionMixin, TemplateView):
         data = self.request.GET.copy()
         for param in NON_FILTER_PARAMS:
             data.pop(param, None)
-        return self.filterset_class(
+        filterset = self.filterset_class(
             data or None, queryset=self.get_queryset(), request=self.request
         )
+        cap_text_filters(filterset.form)
+        return filterset
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -107,6 +112,16 @@ class FilteredListView(PermissionMixin, TemplateView):
         response = super().render_to_response(context, **response_kwargs)
         patch_vary_headers(response, ("HX-Request",))
         return response
+
+
+def cap_text_filters(form) -> None:
+    """Typed filter text longer than any name or number is an error beside its filter, never a
+    query: SQLite refuses a LIKE pattern over 50,000 bytes (a 500), and nothing that long can
+    match anyway. Every list gets it, whatever its FilterSet declares."""
+    for field in form.fields.values():
+        if isinstance(field, forms.CharField) and field.max_length is None:
+            field.max_length = SEARCH_MAX_LENGTH
+            field.validators.append(MaxLengthValidator(SEARCH_MAX_LENGTH))
 
 
 def applied_filter_chips(filterset, request) -> list[dict[str, str]]:

@@ -21,6 +21,9 @@ from billing.models import Account, Invoice, InvoiceStatus
 from billing.money import MONEY_DIGITS, MONEY_PLACES
 
 MONEY_OUTPUT = DecimalField(max_digits=MONEY_DIGITS + 4, decimal_places=MONEY_PLACES)
+# Typed search text longer than this matches nothing (names are at most 255 characters) and is
+# never sent to the database: SQLite refuses a LIKE pattern over 50,000 bytes with an error.
+SEARCH_MAX_LENGTH = 255
 
 
 def _sum_per_account(queryset: QuerySet, column: str) -> Coalesce:
@@ -74,7 +77,7 @@ def search_accounts(query: str, *, limit: int = 20) -> list[Account]:
     """Accounts whose number starts with, or whose name contains, `query` (the account
     pickers' search), by number; none for an empty query."""
     query = query.strip()
-    if not query:
+    if not query or len(query) > SEARCH_MAX_LENGTH:
         return []
     return list(
         Account.objects.filter(Q(number__istartswith=query) | Q(name__icontains=query))

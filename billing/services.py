@@ -12,6 +12,7 @@ from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from billing import tax
+from billing.busy import retry_when_busy
 from billing.models import (
     Account,
     AccountingPeriod,
@@ -55,6 +56,7 @@ class InvoiceLine:
     subscription_charge: SubscriptionCharge | None = None
 
 
+@retry_when_busy
 @transaction.atomic
 def create_invoice(
     *,
@@ -127,6 +129,7 @@ def create_invoice(
     return invoice
 
 
+@retry_when_busy
 @transaction.atomic
 def post_invoice(*, invoice: Invoice) -> Invoice:
     """Post a Draft invoice: it becomes immutable and its balance opens at its amount."""
@@ -150,6 +153,7 @@ def validate_amount(amount, account: Account, *, field: str = "Amount") -> Decim
     return validate_money(amount, account.currency, field=field)
 
 
+@retry_when_busy
 @transaction.atomic
 def cancel_invoice(*, invoice: Invoice) -> Invoice:
     """Cancel a Draft invoice; the charge periods it billed can be billed again."""

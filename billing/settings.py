@@ -99,6 +99,9 @@ MIDDLEWARE = [
     # after every middleware's request phase), so the request then counts as signed out.
     "billing.middleware.IdleSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Near the end, so it sees a view's exception first: a busy database is a 503 "try
+    # again", not a 500 (AxesMiddleware below has no exception handling).
+    "billing.busy.DatabaseBusyMiddleware",
     # Last, as django-axes requires: it turns a locked-out sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -150,6 +153,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# A transaction the database refuses as busy (deadlock, serialization failure, lock timeout,
+# SQLite "database is locked") is run again up to this many times in all (billing/busy.py), with
+# a jittered exponential pause starting around this many seconds, before the user is told to try
+# again.
+DATABASE_BUSY_ATTEMPTS = int(os.environ.get("DATABASE_BUSY_ATTEMPTS", "4"))
+DATABASE_BUSY_BACKOFF_SECONDS = float(os.environ.get("DATABASE_BUSY_BACKOFF_SECONDS", "0.05"))
 
 # Bill runs (billing/bill_runs): accounts per chunk (one transaction each), how long a worker's
 # lease on a chunk lasts before another worker may take it over, and how many workers a run

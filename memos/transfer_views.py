@@ -27,6 +27,7 @@ from django.utils.cache import patch_vary_headers
 from django.views import View
 
 from billing import permissions as perms
+from billing.busy import retry_when_busy
 from billing.converters import is_document_number
 from billing.http import safe_next_url
 from billing.permissions import PermissionMixin
@@ -54,6 +55,7 @@ class BulkTransferOutcome:
     refused: list[str] = field(default_factory=list)  # any other refusal, in the service's words
 
 
+@retry_when_busy
 def mark_transferred(
     *, numbers: list[str], value: str, actor, may_override: bool
 ) -> BulkTransferOutcome:

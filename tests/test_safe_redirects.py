@@ -124,3 +124,14 @@ def test_the_login_page_ignores_a_next_off_the_site(client, operator, next_url):
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
+
+
+@pytest.mark.parametrize("value", ["1e30", "NaN", "-1", "2026-02-30", "memos:memo_list", "home"])
+def test_a_bare_word_is_not_read_as_a_view_name(value):
+    """Found by the fuzz test: redirect() reverses a bare word as a view name (NoReverseMatch)."""
+    from django.test import RequestFactory
+
+    from billing.http import safe_next_url
+
+    request = RequestFactory().post("/memos/CM00000001/transfer/", {"next": value})
+    assert safe_next_url(request, "/fallback/") == "/fallback/"

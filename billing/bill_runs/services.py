@@ -14,6 +14,7 @@ from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from billing.bill_runs.ledger import check_nothing_billed_later, release_billed_periods
+from billing.busy import retry_when_busy
 from billing.models import (
     Account,
     BilledPeriod,
@@ -40,6 +41,7 @@ def _enqueue(task, *args) -> None:
     transaction.on_commit(lambda: task.enqueue(*args))
 
 
+@retry_when_busy
 @transaction.atomic
 def create_bill_run(
     *,
@@ -150,6 +152,7 @@ def _refuse(run: BillRun, verb: str, allowed: str) -> ValidationError:
 
 
 # --- Post -----------------------------------------------------------------------------------------
+@retry_when_busy
 @transaction.atomic
 def request_post(*, bill_run: BillRun, actor) -> BillRun:
     """Completed -> PostInProgress; the post task posts every draft document."""
@@ -161,6 +164,7 @@ def request_post(*, bill_run: BillRun, actor) -> BillRun:
     return _start_background(run, BillRunStatus.POST_IN_PROGRESS, tasks.post_bill_run, actor)
 
 
+@retry_when_busy
 @transaction.atomic
 def post_documents(*, bill_run: BillRun, actor) -> BillRun:
     """Post all the run's draft invoices and credit memos, set-based. If they cannot be posted
@@ -214,6 +218,7 @@ def has_posted_documents(run: BillRun) -> bool:
     )
 
 
+@retry_when_busy
 @transaction.atomic
 def request_cancel(*, bill_run: BillRun, actor) -> BillRun:
     """Pending -> Canceled at once; Completed -> CancelInProgress, and the cancel task cancels
@@ -236,6 +241,7 @@ def request_cancel(*, bill_run: BillRun, actor) -> BillRun:
     return _start_background(run, BillRunStatus.CANCEL_IN_PROGRESS, tasks.cancel_bill_run, actor)
 
 
+@retry_when_busy
 @transaction.atomic
 def cancel_documents(*, bill_run: BillRun, actor) -> BillRun:
     """Cancel the run's drafts and release their charge periods, so they can be billed again."""
@@ -269,6 +275,7 @@ def cancel_documents(*, bill_run: BillRun, actor) -> BillRun:
 
 
 # --- Delete ---------------------------------------------------------------------------------------
+@retry_when_busy
 @transaction.atomic
 def delete_bill_run(*, bill_run: BillRun, actor, may_delete_documents: bool = False) -> str:
     """Delete a Canceled or Error run. Its canceled documents go with it only for a user who may

@@ -19,6 +19,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from billing import tax
+from billing.busy import retry_when_busy
 from billing.models import (
     Account,
     BillingSettings,
@@ -210,6 +211,7 @@ def _check_header(
     return resolved
 
 
+@retry_when_busy
 def create_memo_from_invoice(
     *,
     invoice: Invoice,
@@ -383,6 +385,7 @@ def _from_invoice(
     return _write(plan, actor=actor, check_under_lock=check_under_lock)
 
 
+@retry_when_busy
 def create_memo_from_charges(
     *,
     account: Account,
@@ -694,6 +697,7 @@ def _creation_message(memo: Memo) -> str:
     return f"Created {memo.get_memo_type_display().lower()} from {source}"
 
 
+@retry_when_busy
 @transaction.atomic
 def recalculate_tax(*, memo: Memo, actor) -> Memo:
     """Recalculate a Draft memo's tax (built-in or third-party engine) and its totals."""

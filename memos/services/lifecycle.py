@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from billing import tax_engine
 from billing.bill_runs.ledger import release_billed_periods
+from billing.busy import retry_when_busy
 from billing.models import BilledPeriod, Invoice, InvoiceStatus
 from billing.money import ZERO
 from billing.services import cancel_invoice, ensure_open_period, post_invoice
@@ -63,6 +64,7 @@ def _transition(memo: Memo, target: str, verb: str) -> None:
         )
 
 
+@retry_when_busy
 @transaction.atomic
 def post_memo(*, memo: Memo, actor) -> Memo:
     """Post a Draft memo; a from-invoice credit memo is re-checked against what is available."""
@@ -159,6 +161,7 @@ def unpost_refusal(memo: Memo) -> ValidationError | None:
     return None
 
 
+@retry_when_busy
 @transaction.atomic
 def unpost_memo(*, memo: Memo, actor) -> Memo:
     """Cancel Post: back to Draft, unless settled in any way or already in the ledger."""
@@ -181,6 +184,7 @@ def unpost_memo(*, memo: Memo, actor) -> Memo:
     return locked
 
 
+@retry_when_busy
 @transaction.atomic
 def cancel_memo(*, memo: Memo, actor) -> Memo:
     """Cancel a Draft memo; tax committed to the third-party engine is voided there."""
@@ -240,6 +244,7 @@ def deletion_refusal(memo: Memo) -> str | None:
     return None
 
 
+@retry_when_busy
 @transaction.atomic
 def delete_memo(*, memo: Memo, actor) -> str:
     """Delete a Canceled memo for good (a permission no role has). Returns its number."""
@@ -290,6 +295,7 @@ def editable_header_fields(memo: Memo, *, may_change_reason_code: bool) -> set[s
     return fields
 
 
+@retry_when_busy
 @transaction.atomic
 def update_memo_header(
     *,
@@ -384,6 +390,7 @@ def update_memo_header(
     return locked
 
 
+@retry_when_busy
 @transaction.atomic
 def update_refund_comment(*, refund: Refund, actor, comment: str) -> Refund:
     """Edit a refund's comment (its only editable field), recorded on its memo's history."""

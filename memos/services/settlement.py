@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from billing.allocation import fifo, prorate
 from billing.bulk import add_to_columns
+from billing.busy import retry_when_busy
 from billing.models import (
     ApplicationRule,
     BillingSettings,
@@ -163,6 +164,7 @@ def _check_credit_memo(memo: Memo) -> None:
         )
 
 
+@retry_when_busy
 @transaction.atomic
 def apply_credit_memo(
     *, credit_memo: Memo, targets: list[ApplicationTarget], effective_date: dt.date, actor
@@ -410,6 +412,7 @@ def remaining_on(application: MemoApplication) -> Decimal:
     return application.amount - undone
 
 
+@retry_when_busy
 @transaction.atomic
 def unapply_credit_memo(
     *, application: MemoApplication, effective_date: dt.date, actor, amount: Decimal | None = None
@@ -511,6 +514,7 @@ def unapply_credit_memo(
     return unapplication
 
 
+@retry_when_busy
 @transaction.atomic
 def refund_credit_memo(
     *,
@@ -589,6 +593,7 @@ def refund_credit_memo(
     return refund
 
 
+@retry_when_busy
 @transaction.atomic
 def reverse_credit_memo(*, credit_memo: Memo, actor, memo_date: dt.date | None = None) -> Memo:
     """Reverse a posted credit memo with nothing applied: a debit memo mirrors it, is posted, and
@@ -602,6 +607,7 @@ def reverse_credit_memo(*, credit_memo: Memo, actor, memo_date: dt.date | None =
     )
 
 
+@retry_when_busy
 @transaction.atomic
 def write_off_credit_memo(*, credit_memo: Memo, actor, memo_date: dt.date | None = None) -> Memo:
     """Write off a fully unapplied posted credit memo: the same mechanics, reason Write-off."""

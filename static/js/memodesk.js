@@ -1,4 +1,10 @@
 // Memodesk's small helpers; htmx attributes do the rest.
+// A busy database answers 503 with its message out of band for #messages (HX-Reswap: none);
+// htmx swaps no error response by default, so let this one through.
+if (window.htmx) {
+  htmx.config.responseHandling.unshift({ code: "503", swap: true, error: true });
+}
+
 // A form marked data-submit-once is sent once: a double click or a second Enter does nothing
 // (the server's idempotency key is the backstop). Buttons are not `disabled`, because a disabled
 // submitter would not send its name and value.
