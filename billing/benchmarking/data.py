@@ -382,7 +382,8 @@ def _insert_memos(
              refund_amount, balance, reversed, auto_pay, apply_to_invoice_on_post,
              exclude_from_auto_apply, reason_code_id, comments, transferred_to_accounting,
              tax_auto_calculation, taxed_by_third_party, tax_status, tax_message, tax_reference,
-             created_by_id, created_at, updated_at, posted_at)
+             tax_maybe_committed, idempotency_digest, created_by_id, created_at, updated_at,
+             posted_at)
         SELECT id, memo_type,
                CASE memo_type
                     WHEN 'credit' THEN %(cm_prefix)s || lpad((%(cm_last)s + n)::text, 8, '0')
@@ -415,6 +416,7 @@ def _insert_memos(
                CASE WHEN third_party AND status = 'draft' AND u_tax < 0.02
                     THEN 'Address could not be validated' ELSE '' END,
                CASE WHEN third_party THEN 'bench-' || id ELSE '' END,
+               false, '',
                CASE WHEN source = 'bill_run' THEN NULL ELSE %(operator)s END,
                created_at, created_at,
                CASE WHEN status = 'posted' THEN created_at + interval '1 hour' END
