@@ -222,6 +222,8 @@ class Memo(models.Model):
         ordering = ["-memo_date", "-id"]
         indexes = [
             models.Index(fields=["memo_date", "id"], name="memo_date_keyset"),
+            # The list's amount sort: by currency, then amount (billing.keyset).
+            models.Index(fields=["currency", "amount", "id"], name="memo_amount_keyset"),
             models.Index(fields=["account", "status"], name="memo_account_status"),
             models.Index(fields=["status", "transferred_to_accounting"], name="memo_transfer"),
         ]
