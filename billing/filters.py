@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.forms.models import ModelChoiceIterator
 
 from billing.models import (
     Account,
@@ -22,6 +24,67 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
+class RowsOnceIterator(ModelChoiceIterator):
+    """The field's choices from its rows, read once (see ModelChoiceOnceField)."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.field.rows():
+            yield self.choice(obj)
+
+    def __len__(self):
+        return len(self.field.rows()) + (self.field.empty_label is not None)
+
+
+class ModelChoiceOnceField(forms.ModelChoiceField):
+    """A ModelChoiceField over a short table (currencies, reason codes) that reads it once.
+
+    ModelChoiceField counts its queryset for the template's loop, iterates it again for the
+    options, and .get()s the submitted value: two or three queries a page, and one more for the
+    filter's chip. This one reads the rows once per form and answers all of them from the list.
+    """
+
+    iterator = RowsOnceIterator
+    _rows: list | None = None
+
+    def _set_queryset(self, queryset):
+        self._rows = None  # a new queryset (every form's deepcopy sets one) is read afresh
+        super()._set_queryset(queryset)
+
+    queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)
+
+    def rows(self) -> list:
+        if self._rows is None:
+            self._rows = list(self.queryset)
+        return self._rows
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        meta = self.queryset.model._meta
+        key_field = meta.get_field(self.to_field_name) if self.to_field_name else meta.pk
+        if isinstance(value, self.queryset.model):
+            value = getattr(value, key_field.attname)
+        try:
+            # What .get(pk=value) would match: the value as the key column reads it.
+            value = key_field.to_python(value)
+        except ValidationError:
+            value = None
+        for obj in self.rows():
+            if value is not None and getattr(obj, key_field.attname) == value:
+                return obj
+        raise ValidationError(
+            self.error_messages["invalid_choice"],
+            code="invalid_choice",
+            params={"value": value},
+        )
+
+
+class ModelChoiceOnceFilter(django_filters.ModelChoiceFilter):
+    field_class = ModelChoiceOnceField
+
+
 def date_range(label: str) -> django_filters.DateFromToRangeFilter:
     return django_filters.DateFromToRangeFilter(
         label=label, widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"})
@@ -34,9 +97,7 @@ class AccountFilterSet(django_filters.FilterSet):
         method="search",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Number or name"}),
     )
-    currency = django_filters.ModelChoiceFilter(
-        queryset=Currency.objects.all(), empty_label="Any currency"
-    )
+    currency = ModelChoiceOnceFilter(queryset=Currency.objects.all(), empty_label="Any currency")
     status = django_filters.ChoiceFilter(choices=AccountStatus.choices, empty_label="Any status")
     batch = django_filters.ChoiceFilter(
         choices=Account._meta.get_field("batch").choices, empty_label="Any batch"
@@ -69,9 +130,7 @@ class InvoiceFilterSet(django_filters.FilterSet):
     )
     status = django_filters.ChoiceFilter(choices=InvoiceStatus.choices, empty_label="Any status")
     invoice_date = date_range("Invoice date")
-    currency = django_filters.ModelChoiceFilter(
-        queryset=Currency.objects.all(), empty_label="Any currency"
-    )
+    currency = ModelChoiceOnceFilter(queryset=Currency.objects.all(), empty_label="Any currency")
     # A choice, not a BooleanFilter: that one reads an unknown value as "any" and would show
     # every invoice instead of an error.
     has_balance = django_filters.ChoiceFilter(

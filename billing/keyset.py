@@ -22,7 +22,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
-from django.db.models import BooleanField, Expression, F, QuerySet, Value
+from django.db.models import BooleanField, Expression, F, IntegerField, QuerySet, Subquery, Value
 
 
 @dataclass
@@ -31,6 +31,9 @@ class Page:
     next_cursor: str | None = None
     previous_cursor: str | None = None
     extra: dict = field(default_factory=dict)
+    # The rows the filters match, counted up to a cap (see CappedCount); None when not counted.
+    total: int | None = None
+    total_capped: bool = False
 
     @property
     def has_other_pages(self) -> bool:
@@ -82,6 +85,24 @@ class RowCompare(Expression):
                 params.extend(part_params)
             sides.append(f"({', '.join(parts)})")
         return f"{sides[0]} {self.op} {sides[1]}", params
+
+
+class CappedCount(Subquery):
+    """`(SELECT COUNT(*) FROM (<queryset> LIMIT cap))`: how many rows match, counted to a cap.
+
+    It rides along in the page's own SELECT as one more column: an uncorrelated subquery, which
+    both databases evaluate once per statement, so the page and its total cost one round trip.
+    Counting at most `cap` rows keeps it about as cheap as reading a page, however many match.
+    """
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS capped_count)"
+    output_field = IntegerField()
+
+    def __init__(self, queryset: QuerySet, cap: int):
+        super().__init__(queryset.order_by().values("pk")[:cap])
+
+
+TOTAL = "keyset_capped_total"
 
 
 def encode_cursor(value: Any, pk: int) -> str:
@@ -149,8 +170,13 @@ def paginate(
     page_size: int,
     after: str | None = None,
     before: str | None = None,
+    count_cap: int | None = None,
 ) -> Page:
-    """One page of `queryset` ordered by (sort..., id), in `descending` or ascending order."""
+    """One page of `queryset` ordered by (sort..., id), in `descending` or ascending order.
+
+    With `count_cap`, the page also says how many rows the queryset holds, up to `count_cap`
+    (`total`, and `total_capped` when there are more), counted in the page's own query.
+    """
     names = [sort] if isinstance(sort, str) else list(sort)
     fields = [queryset.model._meta.get_field(name) for name in names]
     columns = sort_columns(queryset.model, names)
@@ -159,6 +185,8 @@ def paginate(
     # Reading backwards means walking the opposite order, then flipping the rows.
     walk_descending = descending if forward else not descending
     qs = queryset.order_by(*ordering(queryset.model, names, walk_descending))
+    if count_cap is not None:
+        qs = qs.annotate(**{TOTAL: CappedCount(queryset, count_cap + 1)})
     if cursor:
         values, pk = decode_cursor(cursor, fields)
         qs = qs.filter(
@@ -192,6 +220,15 @@ def paginate(
         else:
             page.next_cursor = encode_cursor(key(last), last.pk)
             page.previous_cursor = encode_cursor(key(first), first.pk) if more else None
+    if count_cap is not None:
+        if rows:
+            counted = getattr(rows[0], TOTAL)
+        elif not cursor:
+            counted = 0  # the first page is empty: nothing matches
+        else:
+            # A page past either end (a stale link) has no row to carry the count: ask once.
+            counted = queryset.order_by().values("pk")[: count_cap + 1].count()
+        page.total, page.total_capped = min(counted, count_cap), counted > count_cap
     return page
 
 

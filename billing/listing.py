@@ -58,12 +58,12 @@ class FilteredListView(PermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         filterset = self.get_filterset()
         sort, descending = self.get_sort()
-        page = Page(rows=[])
-        count, capped = 0, False
+        page = Page(rows=[], total=0)
         page_error = ""
         # Invalid filters show their errors and no rows, never "everything".
         if not filterset.is_bound or filterset.is_valid():
             try:
+                # The approximate total comes in the page's own query (billing.keyset).
                 page = paginate(
                     filterset.qs,
                     sort=self.sort_columns.get(sort, sort),
@@ -71,17 +71,20 @@ class FilteredListView(PermissionMixin, TemplateView):
                     page_size=settings.PAGE_SIZE,
                     after=self.request.GET.get("after"),
                     before=self.request.GET.get("before"),
+                    count_cap=settings.APPROXIMATE_COUNT_LIMIT,
                 )
             except InvalidCursor as exc:
                 page_error = str(exc)
-            count, capped = approximate_count(filterset.qs, settings.APPROXIMATE_COUNT_LIMIT)
+                page.total, page.total_capped = approximate_count(
+                    filterset.qs, settings.APPROXIMATE_COUNT_LIMIT
+                )
         context.update(
             filterset=filterset,
             filter_form=filterset.form,
             page=page,
             rows=page.rows,
-            total=count,
-            total_capped=capped,
+            total=page.total or 0,
+            total_capped=page.total_capped,
             page_error=page_error,
             sort=sort,
             sort_descending=descending,

@@ -7,7 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from billing.filters import date_range
+from billing.filters import ModelChoiceOnceField, ModelChoiceOnceFilter, date_range
 from billing.forms import TypedNumberField
 from billing.money import MONEY_COLUMN
 from memos.models import (
@@ -70,7 +70,7 @@ MEMO_REASON_CODE_TYPES = {
 }
 
 
-class ReasonCodeChoiceField(forms.ModelChoiceField):
+class ReasonCodeChoiceField(ModelChoiceOnceField):
     # The two types share names ("Write-off"), so the label says whose code it is. Labels, not
     # <optgroup>s: the shared filter components render flat choices, and so do the chips.
     def label_from_instance(self, obj: ReasonCode) -> str:
@@ -78,7 +78,7 @@ class ReasonCodeChoiceField(forms.ModelChoiceField):
         return label if obj.active else f"{label} (inactive)"
 
 
-class ReasonCodeFilter(django_filters.ModelChoiceFilter):
+class ReasonCodeFilter(ModelChoiceOnceFilter):
     field_class = ReasonCodeChoiceField
 
 
