@@ -5,9 +5,13 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 
-from billing.filters import ModelChoiceOnceField, ModelChoiceOnceFilter, date_range
+from billing.filters import (
+    ModelChoiceOnceField,
+    ModelChoiceOnceFilter,
+    date_range,
+    matching_accounts,
+)
 from billing.forms import TypedNumberField
 from billing.money import MONEY_COLUMN
 from memos.models import (
@@ -152,5 +156,4 @@ class MemoFilterSet(django_filters.FilterSet):
         ]
 
     def filter_account(self, queryset, name, value):
-        value = value.strip()
-        return queryset.filter(Q(account__number__iexact=value) | Q(account__name__icontains=value))
+        return queryset.filter(account__in=matching_accounts(value))

@@ -111,7 +111,8 @@ class Memo(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.PROTECT, related_name="memos", verbose_name="Customer Account"
     )
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
+    # No index of its own: memo_amount_keyset (currency, amount, id) serves lookups by currency.
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_index=False)
     status = models.CharField(max_length=16, choices=MemoStatus.choices, default=MemoStatus.DRAFT)
     # How the memo was made; the seed's "Source" label belongs to `bill_run`.
     source = models.CharField("Created from", max_length=16, choices=MemoSource.choices)
@@ -226,6 +227,18 @@ class Memo(models.Model):
             models.Index(fields=["currency", "amount", "id"], name="memo_amount_keyset"),
             models.Index(fields=["account", "status"], name="memo_account_status"),
             models.Index(fields=["status", "transferred_to_accounting"], name="memo_transfer"),
+            # The home page's attention counts and the lists behind their links (newest first):
+            # small partial indexes over the few rows each one asks about.
+            models.Index(
+                fields=["memo_date", "id"],
+                condition=Q(status="draft"),
+                name="memo_draft_keyset",
+            ),
+            models.Index(
+                fields=["memo_date", "id"],
+                condition=Q(status="draft", tax_status="error"),
+                name="memo_tax_error_keyset",
+            ),
         ]
         permissions = [
             ("create_memo_from_invoice", "Create memos from invoices"),

@@ -72,7 +72,9 @@ def code(code_type: str, name: str) -> ReasonCode:
 
 def memo_with_everything(index: int):
     """A memo whose row shows every relation: account, currency, invoice, bill run, reason code."""
-    account = AccountFactory(currency=currency(("USD", "JPY", "KWD")[index % 3]))
+    account = AccountFactory(
+        name=f"Customer account {index}", currency=currency(("USD", "JPY", "KWD")[index % 3])
+    )
     credit = index % 2 == 0
     return MemoFactory(
         memo_type=MemoType.CREDIT if credit else MemoType.DEBIT,
@@ -111,7 +113,7 @@ MAX_QUERIES = 5
         LIST,
         LIST + "?sort=amount&status=posted&amount_min=1&memo_date_after=2000-01-01",
         LIST + "?sort=-number&source=bill_run&memo_type=credit&transferred_to_accounting=no",
-        LIST + "?number=M0&account=a&sort=-amount",
+        LIST + "?number=M0&account=account&sort=-amount",
     ],
 )
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
@@ -256,6 +258,15 @@ def test_number_search_is_a_case_insensitive_contains(client, memos):
     assert number[-3:] in number
     found = numbers(client.get(LIST, {"number": number[-3:]}))
     assert number in found
+
+
+def test_account_filter_is_a_whole_number_in_any_case_or_part_of_a_name(client, memos):
+    acme = memos["credit"].account
+    expected = {memos["credit"].number, memos["billrun"].number}
+    assert set(numbers(client.get(LIST, {"account": f" {acme.number.lower()} "}))) == expected
+    assert set(numbers(client.get(LIST, {"account": "CORPORATION"}))) == expected
+    # Part of a number is no account's number, and no name holds it.
+    assert numbers(client.get(LIST, {"account": acme.number[:-1]})) == []
 
 
 @pytest.mark.parametrize(
