@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.urls import reverse
 
+from billing.converters import document_url
 from billing.models import (
     Account,
     BillRun,
@@ -306,7 +306,7 @@ class Memo(models.Model):
         return self.number
 
     def get_absolute_url(self) -> str:
-        return reverse("memos:memo_detail", args=[self.number])
+        return document_url("memos:memo_detail", self.number)
 
     # For templates, which cannot reach the TransferStatus enum.
     TRANSFER_CHOICES = TransferStatus.choices

@@ -6,7 +6,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
-from django.urls import reverse
+
+from billing.converters import document_url
 
 from .reference import Currency
 
@@ -64,4 +65,4 @@ class Account(models.Model):
         return f"{self.number} {self.name}"
 
     def get_absolute_url(self) -> str:
-        return reverse("billing:account_detail", args=[self.number])
+        return document_url("billing:account_detail", self.number)
