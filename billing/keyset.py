@@ -223,12 +223,12 @@ def paginate(
     if count_cap is not None:
         if rows:
             counted = getattr(rows[0], TOTAL)
+            page.total, page.total_capped = min(counted, count_cap), counted > count_cap
         elif not cursor:
-            counted = 0  # the first page is empty: nothing matches
+            page.total = 0  # the first page is empty: nothing matches
         else:
             # A page past either end (a stale link) has no row to carry the count: ask once.
-            counted = queryset.order_by().values("pk")[: count_cap + 1].count()
-        page.total, page.total_capped = min(counted, count_cap), counted > count_cap
+            page.total, page.total_capped = approximate_count(queryset, count_cap)
     return page
 
 

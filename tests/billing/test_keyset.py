@@ -229,3 +229,31 @@ def test_invoice_amount_sorts_group_currencies(client, settings, sort):
             break
     assert listed == [i.pk for i in expected]
     assert len(currency_runs([Invoice.objects.get(pk=pk).currency_id for pk in listed])) == 3
+
+
+# --- the approximate total rides in the page's query ----------------------------------------
+
+
+def test_the_total_is_counted_in_the_page_query_up_to_the_cap(client, settings, memos_with_ties):
+    settings.PAGE_SIZE, settings.APPROXIMATE_COUNT_LIMIT = 4, 10
+    first = client.get("/memos/")
+    assert (first.context["total"], first.context["total_capped"]) == (10, True)
+    assert "More than 10 memos" in first.content.decode()
+    # Every page says the same total: it counts the filters' rows, not the page's.
+    second = client.get("/memos/", {"after": first.context["page"].next_cursor})
+    assert (second.context["total"], second.context["total_capped"]) == (10, True)
+    usd = client.get("/memos/", {"account": memos_with_ties[0].account.number})
+    expected = sum(m.account_id == memos_with_ties[0].account_id for m in memos_with_ties)
+    assert (usd.context["total"], usd.context["total_capped"]) == (expected, False)
+    assert expected < 10
+
+
+def test_an_empty_page_still_has_its_total(client, settings, memos_with_ties):
+    settings.APPROXIMATE_COUNT_LIMIT = 100
+    newest = max(memos_with_ties, key=lambda m: (m.memo_date, m.pk))
+    # Before the newest memo, walking backwards: nothing; the total is asked for on its own.
+    response = client.get("/memos/", {"before": encode_cursor(newest.memo_date, newest.pk)})
+    assert response.context["rows"] == []
+    assert (response.context["total"], response.context["total_capped"]) == (18, False)
+    nothing = client.get("/memos/", {"number": "no such number"})
+    assert (nothing.context["total"], nothing.context["total_capped"]) == (0, False)
