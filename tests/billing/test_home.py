@@ -75,7 +75,7 @@ def count_home_queries(client) -> int:
 
 
 @pytest.mark.parametrize("who", ["operator", "reviewer", "viewer"])
-def test_the_home_page_costs_the_same_queries_for_none_or_many(client, request, who):
+def test_the_home_page_costs_the_same_queries_for_none_or_many(db, client, request, who):
     """Session, user, roles and permissions, the three attention counts in one statement, the
     running bill runs: 5, with no memo or with many waiting."""
     client.force_login(request.getfixturevalue(who))
