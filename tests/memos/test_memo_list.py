@@ -269,6 +269,15 @@ def test_account_filter_is_a_whole_number_in_any_case_or_part_of_a_name(client, 
     assert numbers(client.get(LIST, {"account": acme.number[:-1]})) == []
 
 
+def test_a_whole_account_number_means_that_account_only(client, memos):
+    """Not also the accounts whose name happens to contain it."""
+    acme = memos["credit"].account
+    namesake = MemoFactory(account=AccountFactory(name=f"Formerly {acme.number} Ltd"))
+    expected = {memos["credit"].number, memos["billrun"].number}
+    assert set(numbers(client.get(LIST, {"account": acme.number}))) == expected
+    assert numbers(client.get(LIST, {"account": "formerly"})) == [namesake.number]
+
+
 @pytest.mark.parametrize(
     ("reason", "expected"),
     [
