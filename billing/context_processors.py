@@ -2,6 +2,8 @@
 
 from django.urls import reverse
 
+from billing.backends import role_names
+
 NAVIGATION = [
     ("Home", "home", None),
     ("Accounts", "billing:account_list", "billing.view_account"),
@@ -29,5 +31,6 @@ def navigation(request):
 def role_of(user) -> str:
     if user.is_superuser:
         return "Administrator"
-    names = sorted(group.name for group in user.groups.all())
+    # Read with the permissions the navigation just checked: no query of its own.
+    names = role_names(user)
     return ", ".join(names) if names else "No role"

@@ -14,7 +14,7 @@ from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.views.generic import TemplateView
 
-from billing.keyset import InvalidCursor, Page, approximate_count, paginate
+from billing.keyset import InvalidCursor, Page, approximate_count, ordering, paginate
 from billing.permissions import PermissionMixin
 from billing.selectors import SEARCH_MAX_LENGTH
 
@@ -26,6 +26,9 @@ class FilteredListView(PermissionMixin, TemplateView):
     filterset_class = None
     # Sort options by URL key: {"invoice_date": "invoice date", ...}; "-key" sorts descending.
     sort_fields: dict[str, str] = {}
+    # The columns a sort key orders by, where they are not just the key's own column (the amount
+    # sorts group by currency first, so amounts of different currencies never interleave).
+    sort_columns: dict[str, tuple[str, ...]] = {}
     default_sort = "-id"
     partial_name = "results"
 
@@ -39,6 +42,11 @@ class FilteredListView(PermissionMixin, TemplateView):
             requested = self.default_sort
             key = requested.removeprefix("-")
         return key, requested.startswith("-")
+
+    def get_ordering(self, queryset) -> list[str]:
+        """The ORDER BY of the list's sort, as its pages walk it (the CSV export uses it too)."""
+        sort, descending = self.get_sort()
+        return ordering(queryset.model, self.sort_columns.get(sort, sort), descending)
 
     def get_filterset(self):
         """The FilterSet bound to the request's filters (unbound when there are none)."""
@@ -55,31 +63,33 @@ class FilteredListView(PermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         filterset = self.get_filterset()
         sort, descending = self.get_sort()
-        page = Page(rows=[])
-        count, capped = 0, False
+        page = Page(rows=[], total=0)
         page_error = ""
         # Invalid filters show their errors and no rows, never "everything".
         if not filterset.is_bound or filterset.is_valid():
-            queryset = filterset.qs
             try:
+                # The approximate total comes in the page's own query (billing.keyset).
                 page = paginate(
-                    queryset,
-                    sort=sort,
+                    filterset.qs,
+                    sort=self.sort_columns.get(sort, sort),
                     descending=descending,
                     page_size=settings.PAGE_SIZE,
                     after=self.request.GET.get("after"),
                     before=self.request.GET.get("before"),
+                    count_cap=settings.APPROXIMATE_COUNT_LIMIT,
                 )
             except InvalidCursor as exc:
                 page_error = str(exc)
-            count, capped = approximate_count(queryset, settings.APPROXIMATE_COUNT_LIMIT)
+                page.total, page.total_capped = approximate_count(
+                    filterset.qs, settings.APPROXIMATE_COUNT_LIMIT
+                )
         context.update(
             filterset=filterset,
             filter_form=filterset.form,
             page=page,
             rows=page.rows,
-            total=count,
-            total_capped=capped,
+            total=page.total or 0,
+            total_capped=page.total_capped,
             page_error=page_error,
             sort=sort,
             sort_descending=descending,

@@ -171,9 +171,8 @@ BILL_RUN_WORKERS = int(os.environ.get("BILL_RUN_WORKERS", "4"))
 AUTHENTICATION_BACKENDS = [
     # First: it refuses a locked-out user or IP before the password is even checked.
     "axes.backends.AxesStandaloneBackend",
-    # ModelBackend with the permissions read in one query (billing/auth.py). Sessions remember
-    # the backend that signed them in: those from before it was named here sign in again.
-    "billing.auth.PermissionBackend",
+    # ModelBackend, with roles and permissions read in one query per request.
+    "billing.backends.RoleBackend",
 ]
 
 # Failed sign-ins (django-axes): after AXES_FAILURE_LIMIT failures for one username, or from one

@@ -113,6 +113,8 @@ class InvoiceListView(FilteredListView):
         "amount": "Amount",
         "balance": "Balance",
     }
+    # As on the memo list: amounts of different currencies never interleave.
+    sort_columns = {"amount": ("currency", "amount"), "balance": ("currency", "balance")}
     default_sort = "-invoice_date"
 
     def get_queryset(self):

@@ -5,9 +5,13 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 
-from billing.filters import date_range
+from billing.filters import (
+    ModelChoiceOnceField,
+    ModelChoiceOnceFilter,
+    date_range,
+    matching_accounts,
+)
 from billing.forms import TypedNumberField
 from billing.money import MONEY_COLUMN
 from memos.models import (
@@ -70,7 +74,7 @@ MEMO_REASON_CODE_TYPES = {
 }
 
 
-class ReasonCodeChoiceField(forms.ModelChoiceField):
+class ReasonCodeChoiceField(ModelChoiceOnceField):
     # The two types share names ("Write-off"), so the label says whose code it is. Labels, not
     # <optgroup>s: the shared filter components render flat choices, and so do the chips.
     def label_from_instance(self, obj: ReasonCode) -> str:
@@ -78,7 +82,7 @@ class ReasonCodeChoiceField(forms.ModelChoiceField):
         return label if obj.active else f"{label} (inactive)"
 
 
-class ReasonCodeFilter(django_filters.ModelChoiceFilter):
+class ReasonCodeFilter(ModelChoiceOnceFilter):
     field_class = ReasonCodeChoiceField
 
 
@@ -152,5 +156,4 @@ class MemoFilterSet(django_filters.FilterSet):
         ]
 
     def filter_account(self, queryset, name, value):
-        value = value.strip()
-        return queryset.filter(Q(account__number__iexact=value) | Q(account__name__icontains=value))
+        return queryset.filter(account__in=matching_accounts(value))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.urls import reverse
 
+from billing.converters import document_url
 from billing.models import (
     Account,
     BillRun,
@@ -111,7 +111,8 @@ class Memo(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.PROTECT, related_name="memos", verbose_name="Customer Account"
     )
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
+    # No index of its own: memo_amount_keyset (currency, amount, id) serves lookups by currency.
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_index=False)
     status = models.CharField(max_length=16, choices=MemoStatus.choices, default=MemoStatus.DRAFT)
     # How the memo was made; the seed's "Source" label belongs to `bill_run`.
     source = models.CharField("Created from", max_length=16, choices=MemoSource.choices)
@@ -222,8 +223,22 @@ class Memo(models.Model):
         ordering = ["-memo_date", "-id"]
         indexes = [
             models.Index(fields=["memo_date", "id"], name="memo_date_keyset"),
+            # The list's amount sort: by currency, then amount (billing.keyset).
+            models.Index(fields=["currency", "amount", "id"], name="memo_amount_keyset"),
             models.Index(fields=["account", "status"], name="memo_account_status"),
             models.Index(fields=["status", "transferred_to_accounting"], name="memo_transfer"),
+            # The home page's attention counts and the lists behind their links (newest first):
+            # small partial indexes over the few rows each one asks about.
+            models.Index(
+                fields=["memo_date", "id"],
+                condition=Q(status="draft"),
+                name="memo_draft_keyset",
+            ),
+            models.Index(
+                fields=["memo_date", "id"],
+                condition=Q(status="draft", tax_status="error"),
+                name="memo_tax_error_keyset",
+            ),
         ]
         permissions = [
             ("create_memo_from_invoice", "Create memos from invoices"),
@@ -291,7 +306,7 @@ class Memo(models.Model):
         return self.number
 
     def get_absolute_url(self) -> str:
-        return reverse("memos:memo_detail", args=[self.number])
+        return document_url("memos:memo_detail", self.number)
 
     # For templates, which cannot reach the TransferStatus enum.
     TRANSFER_CHOICES = TransferStatus.choices

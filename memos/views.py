@@ -36,6 +36,9 @@ class MemoListView(FilteredListView):
     template_name = "memos/memo_list.html"
     filterset_class = MemoFilterSet
     sort_fields = {"number": "Number", "memo_date": "Memo Date", "amount": "Amount"}
+    # Amounts in different currencies are not comparable: the amount sort groups by currency
+    # (an index on (currency, amount, id) serves it).
+    sort_columns = {"amount": ("currency", "amount")}
     default_sort = "-memo_date"
 
     def get_queryset(self):
@@ -183,9 +186,7 @@ class MemoExportView(MemoListView):
             return HttpResponseBadRequest(
                 filter_errors_text(filterset), content_type="text/plain; charset=utf-8"
             )
-        sort, descending = self.get_sort()
-        prefix = "-" if descending else ""
-        queryset = filterset.qs.order_by(f"{prefix}{sort}", f"{prefix}id")
+        queryset = filterset.qs.order_by(*self.get_ordering(filterset.qs))
         response = StreamingHttpResponse(memo_csv(queryset), content_type="text/csv; charset=utf-8")
         filename = f"memos-{timezone.localdate():%Y%m%d}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

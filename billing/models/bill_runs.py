@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
+
+from billing.converters import document_url
 
 from .accounts import Account, batch_choices
 from .reference import GenerationRule
@@ -112,7 +113,7 @@ class BillRun(models.Model):
         return self.number
 
     def get_absolute_url(self) -> str:
-        return reverse("billing:bill_run_detail", args=[self.number])
+        return document_url("billing:bill_run_detail", self.number)
 
     @property
     def is_running(self) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
-from django.urls import reverse
+
+from billing.converters import document_url
 
 from .accounts import Account
 from .catalog import Charge
@@ -74,7 +75,7 @@ class Invoice(models.Model):
         return self.number
 
     def get_absolute_url(self) -> str:
-        return reverse("billing:invoice_detail", args=[self.number])
+        return document_url("billing:invoice_detail", self.number)
 
     @property
     def is_posted(self) -> bool:

@@ -63,3 +63,37 @@ def test_the_old_drafts_link_does_not_open_every_draft(operator_client, memos):
         dt.date(2026, 9, 13),
         timezone.localdate() - dt.timedelta(days=3),
     }
+
+
+def count_home_queries(client) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/").status_code == 200
+    return len(captured)
+
+
+@pytest.mark.parametrize("who", ["operator", "reviewer", "viewer"])
+def test_the_home_page_costs_the_same_queries_for_none_or_many(db, client, request, who):
+    """Session, user, roles and permissions, the three attention counts in one statement, the
+    running bill runs: 5, with no memo or with many waiting."""
+    client.force_login(request.getfixturevalue(who))
+    client.get("/")  # warm up
+    empty = count_home_queries(client)
+    for _ in range(3):
+        MemoFactory(status=MemoStatus.DRAFT, memo_date=dt.date(2026, 9, 13))
+        MemoFactory(status=MemoStatus.DRAFT, tax_status=TaxStatus.ERROR)
+        MemoFactory(status=MemoStatus.POSTED, transferred_to_accounting=TransferStatus.NO)
+    assert count_home_queries(client) == empty
+    assert empty <= 5
+
+
+def test_counts_past_the_cap_say_more_than_like_the_list(operator_client, settings, memos):
+    settings.APPROXIMATE_COUNT_LIMIT = 1
+    html = operator_client.get("/").content.decode()
+    assert re.search(r'data-testid="attention-old_drafts">More than 1<', html)
+    assert re.search(r'data-testid="attention-tax_errors">1<', html)
+    _, link = figures(html.replace(">More than ", ">"))["old_drafts"]
+    listed = operator_client.get(link).content.decode()
+    assert re.search(r'data-testid="list-total">\s*More than 1 memo', listed)

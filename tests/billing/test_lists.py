@@ -50,6 +50,12 @@ LIST_FACTORIES = {
 }
 
 
+# DESIGN.md rule 8 and the performance issue: at most this many statements per list page (the
+# session, the user, the user's roles and permissions, the page with its capped total, and the
+# filter form's choices), the same for 1 row and 50.
+MAX_QUERIES = 5
+
+
 def count_queries(client, url: str) -> tuple[int, int]:
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
@@ -72,6 +78,37 @@ def test_queries_do_not_grow_with_rows(client, url, htmx):
         response = client.get(url, headers=headers)
     assert len(response.context["rows"]) == 50
     assert len(fifty) == len(one), "\n".join(q["sql"] for q in fifty.captured_queries)
+    assert len(one) <= MAX_QUERIES, "\n".join(q["sql"] for q in one.captured_queries)
+
+
+@pytest.mark.parametrize(
+    ("url", "make"),
+    [
+        (
+            "/accounts/?q=a&currency=USD&status=active&sort=-name",
+            lambda n: AccountFactory(name=f"Acme {n}"),
+        ),
+        (
+            "/invoices/?account=acme&currency=USD&number=INV&has_balance=true&sort=-balance",
+            lambda n: InvoiceFactory(account=AccountFactory(name=f"Acme {n}")),
+        ),
+        (
+            "/bill-runs/?number=BR&status=completed&sort=number",
+            lambda n: BillRunFactory(account=AccountFactory()),
+        ),
+    ],
+)
+@pytest.mark.parametrize("who", ["viewer", "operator", "reviewer", "billing_admin"])
+def test_filtered_lists_stay_within_the_query_budget(client, request, url, make, who):
+    client.force_login(request.getfixturevalue(who))
+    make(0)
+    client.get(url)
+    one = count_queries(client, url)
+    assert one[1] == 1
+    for n in range(1, 50):
+        make(n)
+    assert count_queries(client, url) == (one[0], 50)
+    assert one[0] <= MAX_QUERIES
 
 
 def test_queries_with_filters_and_sort_do_not_grow(client):
