@@ -138,10 +138,15 @@ class LeaseLost(Exception):
 
 
 def _hold_lease(chunk_id: int, worker_id: str) -> BillRunChunk:
-    """Lock the chunk and check it is still ours; renew the lease. Inside a transaction."""
+    """Lock the chunk and check it is still ours; renew the lease. Inside a transaction.
+
+    Only the chunk's row: the chunk model's default ordering (by bill run) would join the run
+    and lock its row FOR UPDATE for the whole chunk transaction, so the run's workers would
+    take turns instead of billing side by side."""
     chunk = (
-        BillRunChunk.objects.select_for_update()
+        BillRunChunk.objects.select_for_update(of=("self",))
         .filter(pk=chunk_id, status=ChunkStatus.RUNNING, lease_owner=worker_id)
+        .order_by()
         .first()
     )
     if chunk is None:

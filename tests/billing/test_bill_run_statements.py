@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 
 import pytest
 from django.db import connection, transaction
@@ -24,6 +25,7 @@ from billing.factories import BillRunFactory
 from billing.management.commands.benchmark_bill_run import build_accounts
 from billing.models import (
     BillingSettings,
+    BillRun,
     BillRunChunk,
     BillRunScope,
     BillRunStatus,
@@ -155,3 +157,86 @@ def test_a_whole_chunk_claimed_billed_and_finished_runs_as_many_statements_for_2
         f"{SMALL} accounts, {len(counts[LARGE])} for {LARGE}"
     )
     assert_same_statements(counts[SMALL], counts[LARGE])
+
+
+# --- The lease locks the chunk's row, never the run's ---------------------------------------------
+def lease_statements(captured: CaptureQueriesContext) -> list[str]:
+    return [
+        sql
+        for sql in statements(captured)
+        if sql.startswith("SELECT")
+        and '"billing_billrunchunk"."lease_owner" = ' in sql.partition(" WHERE ")[2]
+    ]
+
+
+@pytest.mark.django_db
+def test_the_lease_statement_reads_and_locks_only_the_chunk_row():
+    """The chunk model's default ordering (by bill run) would join billing_billrun into the
+    lease's SELECT ... FOR UPDATE and lock the run's row for the whole chunk transaction: every
+    other worker of the run would wait for it."""
+    build_accounts(SMALL, day=DAY, credit_every=2, batch="Batch2")
+    run = BillRunFactory(
+        status=BillRunStatus.PENDING,
+        invoice_date=DAY,
+        target_date=DAY,
+        scope=BillRunScope.BATCH,
+        batch="Batch2",
+    )
+    assert runner.plan_chunks(run.pk)
+    chunk_id = runner.claim_chunk(run.pk, "worker")
+    with CaptureQueriesContext(connection) as captured:
+        assert runner.process_chunk(chunk_id, "worker")
+
+    [lease] = lease_statements(captured)
+    assert '"billing_billrun"' not in lease.replace('"billing_billrunchunk"', ""), lease
+    assert "JOIN" not in lease, lease
+    if connection.vendor == "postgresql":
+        assert lease.endswith('FOR UPDATE OF "billing_billrunchunk"'), lease
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_billing_a_chunk_leaves_the_run_row_and_other_chunks_free():
+    """While one worker holds its chunk's lease (its transaction open), another worker claims
+    and holds the next chunk, and the run's row can be locked without waiting."""
+    build_accounts(2 * SMALL, day=DAY, credit_every=2, batch="Batch2")
+    run = BillRunFactory(
+        status=BillRunStatus.PENDING,
+        invoice_date=DAY,
+        target_date=DAY,
+        scope=BillRunScope.BATCH,
+        batch="Batch2",
+    )
+    with override_settings(BILL_RUN_CHUNK_SIZE=SMALL):
+        assert runner.plan_chunks(run.pk)
+    first = runner.claim_chunk(run.pk, "first")
+    held, done = threading.Event(), threading.Event()
+    errors = []
+
+    def first_worker():
+        try:
+            with transaction.atomic():
+                runner._hold_lease(first, "first")
+                held.set()
+                done.wait(10)
+        except BaseException as exc:  # reported by the test's thread
+            errors.append(exc)
+        finally:
+            held.set()
+            connection.close()
+
+    thread = threading.Thread(target=first_worker, daemon=True)
+    thread.start()
+    try:
+        assert held.wait(10)
+        second = runner.claim_chunk(run.pk, "second")
+        assert second not in (None, first)
+        with transaction.atomic():
+            with connection.cursor() as cursor:  # waiting for a lock fails the test
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            runner._hold_lease(second, "second")
+            BillRun.objects.select_for_update(nowait=True).get(pk=run.pk)  # not locked
+    finally:
+        done.set()
+        thread.join(10)
+    assert not errors, errors
