@@ -53,11 +53,14 @@ def test_memo_filters_follow_chip_removal_back_and_forward(page, sign_in, operat
 
     # The next change keeps every filter the table shows.
     memo_type.select_option("debit")
+    expect(page).to_have_url(re.compile(r"memo_type=debit"))
     expect(page).to_have_url(re.compile(r"status=posted"))
     expect(rows(page)).to_have_count(1)
 
     page.go_back()
+    expect(memo_type).to_have_value("credit")
     page.go_forward()
+    expect(page).to_have_url(re.compile(r"memo_type=debit"))
     expect(status).to_have_value("posted")
     expect(memo_type).to_have_value("debit")
 
