@@ -137,10 +137,16 @@ def unpost_refusal(memo: Memo) -> ValidationError | None:
             f"{memo.number} is Transferred to Accounting: Yes, so its post cannot be canceled.",
             code="transferred",
         )
-    if memo.memo_type == MemoType.CREDIT and (memo.applied_amount or memo.refund_amount):
+    # A refund paid money out and cannot be undone here, so it is final; an application can be.
+    if memo.memo_type == MemoType.CREDIT and memo.refund_amount:
         return ValidationError(
-            f"{memo.number} has been applied or refunded: unapply it and cancel its refunds "
-            "before canceling its post.",
+            f"{memo.number} has been refunded, and a refund cannot be undone, so its post "
+            "cannot be canceled.",
+            code="settled",
+        )
+    if memo.memo_type == MemoType.CREDIT and memo.applied_amount:
+        return ValidationError(
+            f"{memo.number} has been applied: unapply it before canceling its post.",
             code="settled",
         )
     if memo.memo_type == MemoType.DEBIT and memo.balance != memo.amount:

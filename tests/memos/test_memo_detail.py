@@ -106,8 +106,8 @@ def more_menu(client, memo) -> str:
     "state, reason",
     [
         ({"transferred_to_accounting": "yes"}, "is Transferred to Accounting: Yes"),
-        ({"applied_amount": "10", "unapplied_amount": "34"}, "has been applied or refunded"),
-        ({"refund_amount": "4", "unapplied_amount": "40"}, "has been applied or refunded"),
+        ({"applied_amount": "10", "unapplied_amount": "34"}, "has been applied: unapply it"),
+        ({"refund_amount": "4", "unapplied_amount": "40"}, "a refund cannot be undone"),
     ],
     ids=["transferred", "applied", "refunded"],
 )
