@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from billing.factories import AccountFactory, BillRunFactory, InvoiceFactory, currency
 from billing.money import format_money
-from memos import views as memo_views
 from memos.factories import MemoFactory, ReasonCodeFactory
 from memos.models import (
     Memo,
@@ -29,6 +28,7 @@ from memos.models import (
     ReasonCodeType,
     TransferStatus,
 )
+from memos.views import export as memo_views
 
 pytestmark = pytest.mark.django_db
 

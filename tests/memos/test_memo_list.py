@@ -25,7 +25,6 @@ from billing.factories import (
     UserFactory,
     currency,
 )
-from memos import views as memo_views
 from memos.factories import MemoFactory, ReasonCodeFactory, reason_code
 from memos.models import (
     MemoSource,
@@ -36,6 +35,7 @@ from memos.models import (
     TaxStatus,
     TransferStatus,
 )
+from memos.views import export as memo_views
 
 pytestmark = pytest.mark.django_db
 

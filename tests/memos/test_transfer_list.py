@@ -13,7 +13,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.factories import AccountFactory, BillRunFactory, InvoiceFactory, currency
-from memos import transfer_views
 from memos.factories import MemoFactory, ReasonCodeFactory
 from memos.models import (
     Memo,
@@ -24,6 +23,7 @@ from memos.models import (
     ReasonCodeType,
     TransferStatus,
 )
+from memos.views import transfer as transfer_views
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,6 @@ from billing.forms import TypedNumberField
 from billing.models import Invoice, InvoiceItem, InvoiceStatus
 from billing.money import MONEY_COLUMN, ZERO, check_fits, money_label, parse_number
 from billing.permissions import PermissionMixin
-from memos.action_views import go_to
 from memos.forms import DateInput
 from memos.models import (
     Memo,
@@ -32,6 +31,7 @@ from memos.models import (
     RefundMethod,
 )
 from memos.services import settlement
+from memos.views.actions import go_to
 
 
 def credit_memo_or_404(number: str) -> Memo:

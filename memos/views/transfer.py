@@ -33,7 +33,7 @@ from billing.http import safe_next_url
 from billing.permissions import PermissionMixin
 from memos.models import Memo, MemoStatus, TransferStatus
 from memos.services import lifecycle
-from memos.views import MemoListView
+from memos.views.lists import MemoListView
 
 # A page shows 50 rows; the cap keeps one request (and the locks it holds) bounded.
 BULK_TRANSFER_LIMIT = 500

@@ -20,11 +20,11 @@ from django.views import View
 from billing import permissions as perms
 from billing.models import AccountingPeriod, PeriodStatus
 from billing.permissions import PermissionMixin
-from memos.action_views import go_to
 from memos.forms import DateInput
 from memos.models import Memo, MemoStatus, MemoType, ReasonCode
 from memos.services import lifecycle
 from memos.services.common import REASON_CODE_TYPE
+from memos.views.actions import go_to
 
 # The fields the service compares to see whether anything changed.
 HEADER_FIELDS = (

@@ -1,0 +1,94 @@
+"""The memo page."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.views.generic import DetailView
+
+from billing import permissions as perms
+from billing.permissions import PermissionMixin
+from memos.models import (
+    Memo,
+    MemoApplication,
+    MemoEvent,
+    MemoItem,
+    MemoStatus,
+    Refund,
+)
+from memos.services.lifecycle import unpost_refusal
+
+
+class MemoDetailView(PermissionMixin, DetailView):
+    permission_required = perms.VIEW_MEMOS
+    template_name = "memos/memo_detail.html"
+    context_object_name = "memo"
+    slug_field = "number"
+    slug_url_kwarg = "number"
+
+    def get_queryset(self):
+        return Memo.objects.select_related(
+            "account", "currency", "invoice", "bill_run", "reason_code", "created_by"
+        ).prefetch_related(
+            Prefetch(
+                "items",
+                queryset=MemoItem.objects.select_related("tax_code").order_by("sort_order", "id"),
+            ),
+            Prefetch(
+                "applications",
+                queryset=MemoApplication.objects.select_related(
+                    "invoice", "debit_memo", "created_by"
+                ).order_by("created_at", "id"),
+            ),
+            Prefetch(
+                "credit_applications",
+                queryset=MemoApplication.objects.select_related(
+                    "credit_memo", "created_by"
+                ).order_by("created_at", "id"),
+            ),
+            Prefetch(
+                "refunds",
+                queryset=Refund.objects.select_related("reason_code", "created_by").order_by(
+                    "created_at", "id"
+                ),
+            ),
+            Prefetch(
+                "events", queryset=MemoEvent.objects.select_related("actor").order_by("at", "id")
+            ),
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["actions"] = memo_actions(self.object, self.request.user)
+        return context
+
+
+def memo_actions(memo: Memo, user) -> dict[str, bool | str]:
+    """What this user may do to this memo now: the page shows only these buttons.
+
+    An action the user may take but the memo's state refuses, where the rule is known before the
+    click, comes with its reason (`<action>_refused`): the page shows it disabled, saying why.
+    """
+    draft, posted = memo.status == MemoStatus.DRAFT, memo.status == MemoStatus.POSTED
+    may_process = user.has_perm(perms.PROCESS_MEMO)
+    open_credit = posted and memo.is_credit and memo.unapplied_amount > 0
+    untouched = open_credit and not memo.applied_amount and not memo.refund_amount
+    may_reverse = untouched and not memo.reversed and user.has_perm(perms.REVERSE_CREDIT_MEMO)
+    unpost_refused = ""
+    if posted and may_process:
+        refusal = unpost_refusal(memo)
+        unpost_refused = refusal.messages[0] if refusal else ""
+    return {
+        "apply": open_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
+        "refund": open_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
+        "unapply": posted and memo.is_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
+        "reverse": may_reverse,
+        "write_off": may_reverse,
+        "post": draft and may_process,
+        "recalculate_tax": draft and may_process and memo.tax_auto_calculation,
+        "cancel": draft and may_process,
+        "unpost": posted and may_process and not unpost_refused,
+        "unpost_refused": unpost_refused,
+        "delete": memo.status == MemoStatus.CANCELED and user.has_perm(perms.DELETE_MEMO),
+        # Header edits (DOMAIN.md 2.4): comments on any status, the rest as the status allows.
+        "edit": may_process,
+    }
