@@ -16,11 +16,10 @@ from django.utils.cache import patch_vary_headers
 from django.views import View
 
 from billing import permissions as perms
-from billing.forms import TypedNumberField
 from billing.models import Invoice, InvoiceItem, InvoiceStatus
 from billing.money import MONEY_COLUMN, ZERO, check_fits, money_label, parse_number
 from billing.permissions import PermissionMixin
-from memos.forms import DateInput
+from memos.forms.settlement import RefundForm
 from memos.models import (
     Memo,
     MemoApplication,
@@ -28,7 +27,6 @@ from memos.models import (
     MemoStatus,
     MemoType,
     ReasonCode,
-    RefundMethod,
 )
 from memos.services import settlement
 from memos.views.actions import go_to
@@ -237,20 +235,6 @@ class UnapplyView(PermissionMixin, View):
                 f"Unapplied {money_label(undone.amount, memo.currency)} from {target.number}.",
             )
         return go_to(request, memo.get_absolute_url())
-
-
-class RefundForm(forms.Form):
-    amount = TypedNumberField(label="Refund amount")
-    method = forms.ChoiceField(label="Method", choices=RefundMethod.choices)
-    refund_date = forms.DateField(label="Refund date", widget=DateInput())
-    reason_code = forms.ModelChoiceField(
-        label="Reason Code",
-        queryset=ReasonCode.objects.filter(code_type="refund", active=True),
-        empty_label=None,
-    )
-    comment = forms.CharField(
-        label="Comment", required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
 
 
 class RefundCreditMemoView(PermissionMixin, View):
