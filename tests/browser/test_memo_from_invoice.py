@@ -167,3 +167,17 @@ def test_at_768_px_the_amount_inputs_stay_on_screen(page, sign_in, operator):
     inputs.nth(0).fill("50")
     expect(page.get_by_test_id("total-amount")).to_have_text("USD 495.00")
     assert violations(page) == []
+
+
+def test_after_a_failed_save_the_focus_is_on_the_first_field_in_error(page, sign_in, operator):
+    invoice = invoice_of(("Platform", "200"), ("Support", "50"))
+    sign_in(operator)
+    open_credit_form(page, invoice)
+    page.get_by_label("Credit memo amount, Support").fill("999")
+    # Sent at once, before the live preview marks the row: the server's answer does.
+    page.get_by_label("Credit memo amount, Support").press("Enter")
+    expect(page.get_by_label("Credit memo amount, Support")).to_be_focused()
+    expect(page.get_by_label("Credit memo amount, Support")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    assert not Memo.objects.exists()
