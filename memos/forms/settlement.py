@@ -11,11 +11,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from billing.forms import TypedNumberField
+from billing.models import Invoice
 from billing.money import MONEY_COLUMN, ZERO, check_fits, format_money, quantum
 from billing.money import validate_money as money_in
 from memos.forms.common import DateInput, RowFields
 from memos.models import ReasonCode, RefundMethod
-from memos.services.settlement import more_than_balance, over_applied
+from memos.services.settlement import ApplicationTarget, more_than_balance, over_applied
 
 
 class RefundForm(forms.Form):
@@ -214,12 +215,12 @@ class ApplyForm(forms.Form):
     def is_valid(self) -> bool:
         return super().is_valid() and self.rows_valid and not self.total_errors
 
-    def targets(self, target_class) -> list:
-        """The service's targets of the rows with an amount (call once is_valid)."""
+    def targets(self) -> list[ApplicationTarget]:
+        """The service's targets: the rows with an amount (once the form is valid)."""
         return [
-            target_class(
-                invoice=form.row.doc if form.row.key.startswith("invoice-") else None,
-                debit_memo=form.row.doc if form.row.key.startswith("debit-") else None,
+            ApplicationTarget(
+                invoice=form.row.doc if isinstance(form.row.doc, Invoice) else None,
+                debit_memo=None if isinstance(form.row.doc, Invoice) else form.row.doc,
                 amount=form.amount,
                 item_amounts=form.item_amounts,
                 key=form.row.key,

@@ -132,7 +132,7 @@ class ApplyCreditMemoView(PermissionMixin, View):
         try:
             applications = settlement.apply_credit_memo(
                 credit_memo=memo,
-                targets=form.targets(settlement.ApplicationTarget),
+                targets=form.targets(),
                 effective_date=form.cleaned_data["effective_date"],
                 actor=self.request.user,
             )
@@ -181,6 +181,8 @@ class ApplyCreditMemoView(PermissionMixin, View):
             "shown_count": len(shown),
             "filled": form.row(filled) if filled else None,
         }
+        # A live part answers htmx only: a plain POST (no script) gets the whole page.
+        partial = partial if self.request.htmx else None
         template = f"{self.template_name}#{partial}" if partial else self.template_name
         response = TemplateResponse(self.request, template, context)
         patch_vary_headers(response, ("HX-Request",))

@@ -372,3 +372,19 @@ def statements_for(client, rows: int) -> dict[str, int]:
 
 def test_each_request_of_the_page_runs_the_same_statements_for_1_and_50_documents(op):
     assert statements_for(op, 1) == statements_for(op, 50)
+
+
+def test_without_htmx_search_and_apply_max_answer_the_whole_page_and_save_nothing(op, grid):
+    credit, inv1, inv2, _ = grid
+    before = snapshot()
+    data = {"effective_date": ON, key(inv1) + "-amount": "30"}
+    response = op.post(url("memo_apply", credit), {**data, "q": inv2.number, "search": "1"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" in html
+    assert shown_rows(html) == {key(inv1), key(inv2)}
+    response = op.post(url("memo_apply", credit), {**data, "apply_max": key(inv2)})
+    html = response.content.decode()
+    assert "<html" in html
+    assert amount_value(html, inv2) == "40.00"
+    assert amount_value(html, inv1) == "30"
+    assert snapshot() == before
