@@ -12,8 +12,7 @@ from django.core.exceptions import ValidationError
 
 from billing.forms import TypedNumberField
 from billing.models import Invoice
-from billing.money import MONEY_COLUMN, ZERO, check_fits, format_money, quantum
-from billing.money import validate_money as money_in
+from billing.money import MONEY_COLUMN, ZERO, check_fits, format_money, quantum, validate_money
 from memos.forms.common import DateInput, RowFields
 from memos.models import ReasonCode, RefundMethod
 from memos.services.settlement import ApplicationTarget, more_than_balance, over_applied
@@ -127,15 +126,15 @@ class ApplyRowForm(forms.Form):
     def _count(self, values) -> Decimal:
         # Wider than the money columns adds nothing (summing it could raise instead).
         total = ZERO
-        for value in values:
+        for value in (v for v in values if v is not None):
             try:
                 total += max(check_fits(value, MONEY_COLUMN, places=self.currency.minor_unit), ZERO)
-            except (ValidationError, TypeError, AttributeError):
+            except ValidationError:
                 continue
         return total
 
     def _check_amount(self, value: Decimal) -> Decimal:
-        value = money_in(value, self.currency)
+        value = validate_money(value, self.currency)
         if value <= 0:
             raise ValidationError("Enter an amount greater than zero.")
         if value > self.row.doc.balance:
@@ -145,7 +144,7 @@ class ApplyRowForm(forms.Form):
     def _check_items(self, items: dict) -> dict[int, Decimal]:
         amounts = {}
         for item, raw in items.items():
-            value = money_in(raw, self.currency)
+            value = validate_money(raw, self.currency)
             if value < 0 or value > item.balance:
                 raise ValidationError(
                     f"{item.charge_name} on {self.row.doc.number}: at most "
@@ -236,6 +235,29 @@ class ApplyForm(forms.Form):
         row = self.row(key)
         left = max(self.memo.unapplied_amount - others, ZERO)
         return min(row.row.doc.balance, left).quantize(quantum(self.currency))
+
+    def filled_to_max(self, key: str) -> ApplyForm:
+        """This form with the row `key` filled by Apply max (max_for), its item amounts cleared:
+        they would replace the figure."""
+        row = self.row(key)
+        data = self.data.copy()
+        data[row.add_prefix("amount")] = money_value(self.max_for(key), self.currency)
+        for item in row.row.items:
+            data[row.add_prefix(f"item-{item.pk}")] = ""
+        return ApplyForm(data, memo=self.memo, rows=[form.row for form in self.rows])
+
+    def shown_rows(self, query: str) -> list[ApplyRowForm]:
+        """The rows a search leaves: those matching every word of `query`, and those with an
+        amount typed (so that nothing typed is out of sight)."""
+        terms = query.lower().split()
+        return [
+            form
+            for form in self.rows
+            if not terms
+            or form.typed
+            or any(form.typed_items.values())
+            or form.row.matches(terms, self.currency)
+        ]
 
     def add_service_errors(self, exc: ValidationError) -> None:
         """Put the service's refusal where it belongs: beside a row, the date or the total."""

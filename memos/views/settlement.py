@@ -24,7 +24,6 @@ from memos.forms.settlement import (
     ApplyRowForm,
     OpenDocument,
     RefundForm,
-    money_value,
 )
 from memos.models import (
     Memo,
@@ -150,28 +149,13 @@ class ApplyCreditMemoView(PermissionMixin, View):
         return go_to(self.request, memo.get_absolute_url())
 
     def apply_max(self, form: ApplyForm, row: ApplyRowForm, query: str) -> HttpResponse:
-        """Fill the row with the most it can take (its item amounts cleared: they would replace
-        it), then count it as filled."""
-        figure = form.max_for(row.row.key)
-        data = form.data.copy()
-        data[row.add_prefix("amount")] = money_value(figure, form.currency)
-        for item in row.row.items:
-            data[row.add_prefix(f"item-{item.pk}")] = ""
-        form = ApplyForm(data, memo=form.memo, rows=[r.row for r in form.rows])
+        form = form.filled_to_max(row.row.key)
         form.is_valid()
         return self.render(form, query=query, partial="apply_max", filled=row.row.key)
 
     def render(self, form: ApplyForm, *, query="", partial=None, filled=None):
         memo = form.memo
-        terms = query.lower().split()
-        shown = [
-            row
-            for row in form.rows
-            if not terms
-            or row.typed
-            or any(row.typed_items.values())
-            or row.row.matches(terms, memo.currency)
-        ]
+        shown = form.shown_rows(query)
         context = {
             "memo": memo,
             "cur": memo.currency,
