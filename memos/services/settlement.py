@@ -240,7 +240,7 @@ def apply_locked(
                     raise ValidationError("Enter an amount greater than zero.")
                 # Checked before splitting: FIFO cannot split more than the items hold.
                 if amount > doc.balance:
-                    raise ValidationError(_more_than_balance(doc, currency))
+                    raise ValidationError(more_than_balance(doc, currency))
                 split = _split_over_target(amount, items, rule, currency)
         except ValidationError as exc:
             errors.setdefault(key, []).extend(exc.messages)
@@ -249,14 +249,13 @@ def apply_locked(
             errors.setdefault(key, []).append("Enter an amount greater than zero.")
             continue
         if amount > doc.balance:
-            errors.setdefault(key, []).append(_more_than_balance(doc, currency))
+            errors.setdefault(key, []).append(more_than_balance(doc, currency))
             continue
         total += amount
         plans.append((doc, amount, [(i, split[i.pk]) for i in items if split.get(i.pk)]))
     if total > memo.unapplied_amount:
         errors.setdefault("__all__", []).append(
-            f"{money_label(total, currency)} is more than the unapplied amount "
-            f"{money_label(memo.unapplied_amount, currency)} of {memo.number}."
+            ValidationError(over_applied(total, memo), code="over_applied")
         )
     if errors:
         raise ValidationError(errors)
@@ -356,7 +355,15 @@ def _check_invariants(memo: Memo, docs, applications, moves) -> None:
         raise InvariantBroken("; ".join(broken))
 
 
-def _more_than_balance(doc, currency) -> str:
+def over_applied(total: Decimal, memo: Memo) -> str:
+    """The refusal of applying `total`, more than the memo's unapplied amount."""
+    return (
+        f"{money_label(total, memo.currency)} is more than the unapplied amount "
+        f"{money_label(memo.unapplied_amount, memo.currency)} of {memo.number}."
+    )
+
+
+def more_than_balance(doc, currency) -> str:
     return (
         f"At most {money_label(doc.balance, currency)} can be applied to {doc.number} "
         "(its balance)."

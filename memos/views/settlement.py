@@ -17,9 +17,14 @@ from django.views import View
 
 from billing import permissions as perms
 from billing.models import Invoice, InvoiceItem, InvoiceStatus
-from billing.money import MONEY_COLUMN, ZERO, check_fits, money_label, parse_number
+from billing.money import ZERO, money_label, parse_number
 from billing.permissions import PermissionMixin
-from memos.forms.settlement import RefundForm
+from memos.forms.settlement import (
+    ApplyForm,
+    ApplyRowForm,
+    OpenDocument,
+    RefundForm,
+)
 from memos.models import (
     Memo,
     MemoApplication,
@@ -47,64 +52,48 @@ def parse_amount(raw: str | None) -> Decimal | None:
     return parse_number(raw)
 
 
-def countable(value: Decimal, currency) -> Decimal:
-    """What a typed amount adds to the running total: nothing when it is wider than the money
-    columns, which the service then refuses beside its row (summing or formatting such a value
-    could raise InvalidOperation instead)."""
-    try:
-        return check_fits(value, MONEY_COLUMN, places=currency.minor_unit)
-    except ValidationError:
-        return ZERO
+def open_documents(memo: Memo) -> list[OpenDocument]:
+    """The account's posted invoices and debit memos with a balance in the memo's currency,
+    with their open items, oldest due first (a debit memo is due on its memo date): four
+    queries, whatever their number."""
+    open_items = Prefetch(
+        "items", queryset=InvoiceItem.objects.filter(balance__gt=0).order_by("sort_order", "id")
+    )
+    invoices = Invoice.objects.filter(
+        account=memo.account, currency=memo.currency, status=InvoiceStatus.POSTED, balance__gt=0
+    ).prefetch_related(open_items)
+    open_memo_items = Prefetch(
+        "items", queryset=MemoItem.objects.filter(balance__gt=0).order_by("sort_order", "id")
+    )
+    debit_memos = Memo.objects.filter(
+        account=memo.account,
+        currency=memo.currency,
+        memo_type=MemoType.DEBIT,
+        status=MemoStatus.POSTED,
+        balance__gt=0,
+    ).prefetch_related(open_memo_items)
+    rows = [
+        OpenDocument(f"invoice-{i.pk}", i, "Invoice", i.due_date, list(i.items.all()))
+        for i in invoices
+    ]
+    rows += [
+        OpenDocument(f"debit-{m.pk}", m, "Debit memo", m.memo_date, list(m.items.all()))
+        for m in debit_memos
+    ]
+    return sorted(rows, key=lambda row: (row.date, row.doc.number))
 
 
 class ApplyCreditMemoView(PermissionMixin, View):
     """/memos/<number>/apply/: the account's open invoices and debit memos, an amount per target
-    (or per item), an effective date, and the unapplied amount left updating as one types."""
+    (or per item), an effective date, and the unapplied amount left updating as one types.
+
+    Besides saving, a POST answers the page's live parts (htmx): `preview` (the totals),
+    `apply_max=<row key>` (that row filled with the most it can take, and the totals) and
+    `search` (the rows narrowed to those matching `q`, what was typed kept).
+    """
 
     permission_required = perms.SETTLE_CREDIT_MEMO
     template_name = "memos/memo_apply.html"
-
-    def targets(self, memo: Memo) -> list[dict]:
-        invoices = (
-            Invoice.objects.filter(
-                account=memo.account,
-                currency=memo.currency,
-                status=InvoiceStatus.POSTED,
-                balance__gt=0,
-            )
-            .prefetch_related(
-                Prefetch(
-                    "items",
-                    queryset=InvoiceItem.objects.filter(balance__gt=0).order_by("sort_order", "id"),
-                )
-            )
-            .order_by("due_date", "number")
-        )
-        debit_memos = (
-            Memo.objects.filter(
-                account=memo.account,
-                currency=memo.currency,
-                memo_type=MemoType.DEBIT,
-                status=MemoStatus.POSTED,
-                balance__gt=0,
-            )
-            .prefetch_related(
-                Prefetch(
-                    "items",
-                    queryset=MemoItem.objects.filter(balance__gt=0).order_by("sort_order", "id"),
-                )
-            )
-            .order_by("memo_date", "number")
-        )
-        rows = [
-            {"key": f"invoice-{i.pk}", "doc": i, "kind": "Invoice", "date": i.due_date}
-            for i in invoices
-        ]
-        rows += [
-            {"key": f"debit-{m.pk}", "doc": m, "kind": "Debit memo", "date": m.memo_date}
-            for m in debit_memos
-        ]
-        return rows
 
     def get(self, request, number):
         memo = credit_memo_or_404(number)
@@ -115,93 +104,69 @@ class ApplyCreditMemoView(PermissionMixin, View):
             )
             return redirect(memo)
         effective = max(timezone.localdate(), memo.memo_date)
-        return self.render(memo, self.targets(memo), {"effective_date": effective.isoformat()})
+        form = ApplyForm(
+            memo=memo, rows=open_documents(memo), initial={"effective_date": effective}
+        )
+        return self.render(form, query=request.GET.get("q", ""))
 
     def post(self, request, number):
         memo = credit_memo_or_404(number)
-        rows = self.targets(memo)
-        data = request.POST
-        chosen, errors, total = [], {}, ZERO
-        for row in rows:
-            key = row["key"]
-            row["typed"] = data.get(f"{key}-amount", "")
-            row["typed_items"] = {
-                item.pk: data.get(f"{key}-item-{item.pk}", "") for item in row["doc"].items.all()
-            }
-            try:
-                header = parse_amount(row["typed"])
-                items = {
-                    pk: value
-                    for pk, typed in row["typed_items"].items()
-                    if (value := parse_amount(typed)) is not None
-                }
-            except ValidationError as exc:
-                errors[key] = exc.messages
-                continue
-            if header is None and not items:
-                continue
-            doc = row["doc"]
-            target = settlement.ApplicationTarget(
-                invoice=doc if isinstance(doc, Invoice) else None,
-                debit_memo=doc if isinstance(doc, Memo) else None,
-                amount=None if items else header,
-                item_amounts=items,
-                key=key,
-            )
-            chosen.append(target)
-            typed = items.values() if items else [header]
-            total += sum((countable(value, memo.currency) for value in typed), ZERO)
-        date_errors = []
-        try:
-            effective = (
-                forms.DateField().clean(data.get("effective_date"))
-                if data.get("effective_date")
-                else None
-            )
-        except ValidationError as exc:  # a date the browser let through, or a hand-made POST
-            effective, date_errors = None, exc.messages
-        context = {"effective_date": data.get("effective_date", ""), "total": total}
-        if data.get("preview"):
-            return self.render(memo, rows, context, errors=errors, partial="remaining")
-        if not chosen and not errors:
-            errors["__all__"] = ["Enter an amount for at least one invoice or debit memo."]
-        if effective is None:
-            errors["effective_date"] = date_errors or ["Enter the effective date."]
-        if not errors:
-            try:
-                applications = settlement.apply_credit_memo(
-                    credit_memo=memo, targets=chosen, effective_date=effective, actor=request.user
-                )
-            except ValidationError as exc:
-                errors = (
-                    exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-                )
-            else:
-                applied = sum((a.amount for a in applications), ZERO)
-                names = ", ".join(
-                    a.invoice.number if a.invoice_id else a.debit_memo.number for a in applications
-                )
-                messages.success(
-                    request,
-                    f"Applied {money_label(applied, memo.currency)} of {memo.number} to {names}.",
-                )
-                return go_to(request, memo.get_absolute_url())
-        return self.render(memo, rows, context, errors=errors)
+        form = ApplyForm(request.POST, memo=memo, rows=open_documents(memo))
+        query = request.POST.get("q", "")
+        form.is_valid()
+        if request.POST.get("search"):
+            return self.render(form, query=query, partial="search")
+        if (row := form.row(request.POST.get("apply_max", ""))) is not None:
+            return self.apply_max(form, row, query)
+        if request.POST.get("preview"):
+            return self.render(form, query=query, partial="preview")
+        if form.is_valid() and (response := self.save(form)):
+            return response
+        return self.render(form, query=query)
 
-    def render(self, memo, rows, context, *, errors=None, partial=None) -> HttpResponse:
-        errors = errors or {}
-        for row in rows:
-            row["errors"] = errors.get(row["key"], [])
-        total = context.get("total", ZERO)
-        context.update(
-            memo=memo,
-            cur=memo.currency,
-            rows=rows,
-            page_errors=errors.get("__all__", []),
-            date_errors=errors.get("effective_date", []),
-            remaining=memo.unapplied_amount - total,
-            over=total > memo.unapplied_amount,
+    def save(self, form: ApplyForm) -> HttpResponse | None:
+        """Apply what the form holds: a redirect to the memo with a message, or None with the
+        service's refusal put beside what it is about."""
+        memo = form.memo
+        try:
+            applications = settlement.apply_credit_memo(
+                credit_memo=memo,
+                targets=form.targets(),
+                effective_date=form.cleaned_data["effective_date"],
+                actor=self.request.user,
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+            return None
+        applied = sum((a.amount for a in applications), ZERO)
+        names = ", ".join(
+            a.invoice.number if a.invoice_id else a.debit_memo.number for a in applications
         )
+        messages.success(
+            self.request,
+            f"Applied {money_label(applied, memo.currency)} of {memo.number} to {names}.",
+        )
+        return go_to(self.request, memo.get_absolute_url())
+
+    def apply_max(self, form: ApplyForm, row: ApplyRowForm, query: str) -> HttpResponse:
+        form = form.filled_to_max(row.row.key)
+        form.is_valid()
+        return self.render(form, query=query, partial="apply_max", filled=row.row.key)
+
+    def render(self, form: ApplyForm, *, query="", partial=None, filled=None):
+        memo = form.memo
+        shown = form.shown_rows(query)
+        context = {
+            "memo": memo,
+            "cur": memo.currency,
+            "form": form,
+            "query": query,
+            "shown": {row.row.key for row in shown},
+            "shown_count": len(shown),
+            "filled": form.row(filled) if filled else None,
+        }
+        # A live part answers htmx only: a plain POST (no script) gets the whole page.
+        partial = partial if self.request.htmx else None
         template = f"{self.template_name}#{partial}" if partial else self.template_name
         response = TemplateResponse(self.request, template, context)
         patch_vary_headers(response, ("HX-Request",))

@@ -201,3 +201,27 @@ document.addEventListener("htmx:load", (event) => {
     else if (field.getAttribute("aria-invalid") === "true") field.removeAttribute("aria-invalid");
   });
 });
+
+// --- Apply page (/memos/<number>/apply/) ---------------------------------------------------------
+// Each row's errors are refreshed out of band as the operator types (the live preview): the
+// row's amount field (named by the error block's data-errors-for) is shown and announced
+// invalid exactly while its row has an error.
+document.addEventListener("htmx:afterSettle", () => {
+  document.querySelectorAll("[data-errors-for]").forEach((block) => {
+    const field = document.getElementById(block.dataset.errorsFor);
+    if (!field) return;
+    const invalid = block.textContent.trim() !== "";
+    field.classList.toggle("is-invalid", invalid);
+    if (invalid) field.setAttribute("aria-invalid", "true");
+    else field.removeAttribute("aria-invalid");
+  });
+});
+// After a failed save whose error is no field's (nothing typed, more than the unapplied amount
+// beside the total), the focus goes to that error rather than staying on the page body.
+document.addEventListener("DOMContentLoaded", () => {
+  if (document.activeElement && document.activeElement !== document.body) return;
+  const error = [...document.querySelectorAll("main [data-first-error]")].find(
+    (block) => block.textContent.trim() !== "",
+  );
+  if (error) error.focus();
+});

@@ -7,6 +7,7 @@ does not apply to, so the pages are tested exactly as served.
 
 from __future__ import annotations
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.core.management import call_command
 from playwright.sync_api import expect
@@ -123,5 +124,40 @@ def test_dialogs_and_forms_with_errors_have_no_violation(page, sign_in):
     page.locator(".is-invalid").first.wait_for()
     found += violations(page)
     page.goto("/memos/?amount_min=abc")
+    found += violations(page)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("role", ["operator", "billing_admin"])
+def test_the_apply_page_has_no_violation_with_its_errors_as_each_role_that_opens_it(
+    page, sign_in, request, role
+):
+    """The apply page as it is used: typed over a balance and over the unapplied amount (errors
+    beside the row and the total, live), after the failed save, searched and filled by Apply max."""
+    from tests.memos.creation_helpers import account
+    from tests.memos.test_settlement import credit_on, debit_on, invoice_on
+
+    acct = account("USD")
+    credit = credit_on(acct, "100")
+    first, second, debit = invoice_on(acct, "50"), invoice_on(acct, "80"), debit_on(acct, "20")
+    sign_in(request.getfixturevalue(role))
+    page.goto(f"{credit.get_absolute_url()}apply/")
+    found = violations(page)
+    page.get_by_label(f"Amount, {first.number}", exact=True).fill("50.01")
+    page.get_by_label(f"Amount, {second.number}", exact=True).fill("80")
+    expect(page.get_by_test_id("total-errors")).to_contain_text("more than the unapplied amount")
+    expect(page.locator(f"#invoice-{first.pk}-errors")).to_contain_text("At most USD 50.00")
+    found += violations(page)
+    page.get_by_role("button", name="Apply", exact=True).click()
+    expect(page.get_by_label(f"Amount, {first.number}", exact=True)).to_be_focused()
+    found += violations(page)
+    page.get_by_label("Search open documents").fill(debit.number)
+    expect(page.locator("#apply-shown")).to_have_text("Showing 3 of 3 open documents.")
+    page.get_by_label(f"Amount, {first.number}", exact=True).fill("")
+    page.get_by_label(f"Amount, {second.number}", exact=True).fill("")
+    page.get_by_label("Search open documents").fill(debit.number + " ")
+    expect(page.locator("#apply-shown")).to_have_text("Showing 1 of 3 open documents.")
+    page.get_by_role("button", name=f"Apply max, {debit.number}").click()
+    expect(page.get_by_label(f"Amount, {debit.number}", exact=True)).to_have_value("20.00")
     found += violations(page)
     assert not found, "\n".join(found)

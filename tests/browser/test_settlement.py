@@ -43,8 +43,8 @@ def test_operator_posts_applies_to_two_invoices_and_refunds_the_rest(page, sign_
 
     page.get_by_role("link", name="Apply", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Apply {memo.number}")
-    page.get_by_label(f"Apply to {first.number}").fill("25")
-    page.get_by_label(f"Apply to {second.number}").fill("40")
+    page.get_by_label(f"Amount, {first.number}", exact=True).fill("25")
+    page.get_by_label(f"Amount, {second.number}", exact=True).fill("40")
     # The unapplied amount left updates as the operator types.
     expect(page.get_by_test_id("apply-remaining")).to_have_text("USD 35.00")
     page.get_by_role("button", name="Apply", exact=True).click()

@@ -70,6 +70,13 @@ def page_errors(html: str) -> str:
     return match.group(1) if match else ""
 
 
+def total_errors(html: str) -> str:
+    """The errors beside the total (inside the live region of the running totals)."""
+    match = re.search(r'data-testid="total-errors"[^>]*>(.*?)</div>\s*(?:</div>|$)', html, re.S)
+    assert match, "no error block beside the total"
+    return match.group(1)
+
+
 def field_block(html: str, name: str) -> str:
     """A form field's block on the refund page: from its label to the next field's label."""
     start = html.index(f'for="id_{name}"')
@@ -275,7 +282,7 @@ def invalid_apply_cases(docs):
                 key(docs.inv2) + "-amount": "40",
                 key(docs.dm) + "-amount": "20",
             },
-            "page",
+            "total",
             "USD 110.00 is more than the unapplied amount USD 100.00",
         ),
         "before the memo date": (
@@ -329,6 +336,9 @@ def test_invalid_apply_re_renders_with_the_error_beside_its_row_and_changes_noth
     assert "<html" in html  # the whole page, not a fragment
     if where == "page":
         assert says in page_errors(html)
+    elif where == "total":
+        assert says in total_errors(html)
+        assert not page_errors(html)
     elif where == "date":
         match = re.search(r'id="effective-help">.*?</div>(.*?)</div>', html, re.S)
         assert says in match.group(1)
@@ -373,7 +383,7 @@ def test_the_memo_moving_on_between_page_and_post_is_caught(op, credit, docs):
         {"effective_date": "2025-03-25", key(docs.inv1) + "-amount": "10"},
     )
     assert response.status_code == 200
-    assert "more than the unapplied amount USD 5.00" in page_errors(response.content.decode())
+    assert "more than the unapplied amount USD 5.00" in total_errors(response.content.decode())
     assert fresh(credit).applied_amount == 0
 
 
@@ -393,7 +403,10 @@ def test_preview_returns_the_remaining_amount_only_and_writes_nothing(op, credit
     html = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in html and "<form" not in html
-    assert html.strip().startswith('<div id="apply-remaining"')
+    # The content of the live region, which stays in the page (a region replaced whole is
+    # not announced), with each row's errors out of band.
+    assert html.strip().startswith('<div class="d-flex')
+    assert '<div id="apply-remaining"' not in html
     assert 'data-testid="apply-total">USD 35.00' in html
     assert 'data-testid="apply-remaining" class="">USD 65.00' in html
     assert "more than the unapplied amount" not in html
@@ -422,8 +435,10 @@ def test_preview_says_when_the_total_is_more_than_the_unapplied_amount(op, credi
             key(docs.dm) + "-amount": "20",
         },
     ).content.decode()
-    assert "more than the unapplied amount" in html
-    assert 'class="text-danger">USD -10.00' in html
+    assert "USD 110.00 is more than the unapplied amount USD 100.00" in total_errors(html)
+    # "Unapplied after" never goes below zero: the excess is the error's.
+    assert 'class="text-danger">USD 0.00' in html
+    assert "-10.00" not in html
     assert snapshot() == before
 
 
@@ -469,7 +484,7 @@ def test_a_double_post_never_applies_beyond_the_unapplied_amount(op, acct, credi
     assert op.post(url("memo_apply", credit), data).status_code == 302
     second = op.post(url("memo_apply", credit), data)
     assert second.status_code == 200
-    assert "more than the unapplied amount USD 40.00" in page_errors(second.content.decode())
+    assert "more than the unapplied amount USD 40.00" in total_errors(second.content.decode())
     credit = fresh(credit)
     assert credit.applied_amount == D("60") <= credit.amount
     assert_invariants(credit)
