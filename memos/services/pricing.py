@@ -146,6 +146,20 @@ def charge_quantity(charge: Charge, quantity: Decimal | str | None) -> Decimal:
     return quantity
 
 
+def check_unit_price(unit_price: Decimal | str) -> Decimal:
+    """A typed unit price: a number that fits its column with at most 6 decimals, not negative."""
+    unit_price = parse_number(unit_price)
+    # The column holds 6 decimals, or more whole digits with fewer (see column_limit): a price
+    # of 12,000,000,000.50 fits as typed.
+    places = min(decimal_places(unit_price), PRICE_PLACES) if unit_price.is_finite() else None
+    check_fits(unit_price, PRICE_COLUMN, places=places, field="Unit price")
+    if decimal_places(unit_price) > PRICE_PLACES:
+        raise ValidationError(f"Unit price can have at most {PRICE_PLACES} decimal places.")
+    if unit_price < 0:
+        raise ValidationError("Unit price cannot be negative: the memo type gives the direction.")
+    return unit_price
+
+
 def charge_line_amount(
     unit_price: Decimal | str | None, quantity: Decimal, currency: Currency
 ) -> Decimal:
@@ -154,12 +168,7 @@ def charge_line_amount(
     memo type gives the direction."""
     if unit_price in (None, ""):
         raise ValidationError("Type the unit price.")
-    unit_price = check_fits(parse_number(unit_price), PRICE_COLUMN, field="Unit price")
-    if decimal_places(unit_price) > PRICE_PLACES:
-        raise ValidationError(f"Unit price can have at most {PRICE_PLACES} decimal places.")
-    if unit_price < 0:
-        raise ValidationError("Unit price cannot be negative: the memo type gives the direction.")
-    amount = round_money(unit_price * quantity, currency)
+    amount = round_money(check_unit_price(unit_price) * quantity, currency)
     return check_fits(
         amount, MONEY_COLUMN, places=minor_unit(currency), field="Amount (unit price × quantity)"
     )
