@@ -56,9 +56,9 @@ class ChargeRowForm(forms.Form):
     # The operator types the unit price (the charge's list price is filled in); the amount is
     # Unit price x Quantity in the currency's places (memos.services.pricing).
     unit_price = TypedNumberField(label="Unit price", widget=MoneyInput())
+    # Positive, and for a usage charge said so: checked with the charge in clean().
     quantity = TypedNumberField(
         required=False,
-        min_value=0,
         column=QUANTITY_COLUMN,
         widget=MoneyInput(attrs={"placeholder": "1"}),
     )

@@ -184,7 +184,8 @@ def list_prices(charges, currency: Currency) -> dict[int, Decimal]:
     rows = ChargePrice.objects.filter(charge_id__in=ids, currency=currency).values_list(
         "charge_id", "list_price"
     )
-    return {charge_id: abs(price).normalize() for charge_id, price in rows}
+    # As typed: 1500 and 0.0125, not the column's 1500.000000 (nor normalize()'s 1.5E+3).
+    return {charge_id: Decimal(f"{abs(price).normalize():f}") for charge_id, price in rows}
 
 
 def default_service_period(

@@ -269,7 +269,7 @@ def test_account_search_and_add_line_are_htmx_branches_of_the_page(operator_clie
     )
     assert search.status_code == 200
     html = search.content.decode()
-    assert 'role="listbox"' in html and "Umbrella Corporation" in html
+    assert 'role="option"' in html and "Umbrella Corporation" in html
     row = operator_client.get(charges_url(), {"add_line": "1"}, headers={"HX-Request": "true"})
     html = row.content.decode()
     assert row.status_code == 200 and "<html" not in html
