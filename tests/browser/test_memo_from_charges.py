@@ -5,6 +5,7 @@ violation with errors shown."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from playwright.sync_api import expect
 
 from billing.factories import AccountFactory, ChargeFactory, ChargePriceFactory, currency
 from billing.models import ChargeModel, ChargeType
-from billing.periods import cycle_period_containing
+from billing.periods import add_months
 from memos.models import Memo
 from tests.browser.test_accessibility import violations
 
@@ -49,7 +50,9 @@ def test_choosing_a_charge_fills_its_list_price_and_the_amount_is_unit_price_tim
     unit_price = page.get_by_label("Unit price, Platform Subscription")
     expect(unit_price).to_have_value("1500")
     # The service period: the account's current month from its bill cycle day (the 5th).
-    start, end = cycle_period_containing(timezone.localdate(), bill_cycle_day=5)
+    today = timezone.localdate()
+    start = today.replace(day=5) if today.day >= 5 else add_months(today.replace(day=5), -1)
+    end = add_months(start, 1) - dt.timedelta(days=1)
     expect(page.get_by_label("Service start, Platform Subscription")).to_have_value(
         start.isoformat()
     )
