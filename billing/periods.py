@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from billing.models import BillingPeriod
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -15,15 +11,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def period_containing(day: dt.date, period: BillingPeriod) -> tuple[dt.date, dt.date]:
-    """The calendar month/quarter/year containing `day`, as (first day, last day)."""
-    months = period.months
-    first_month = (day.month - 1) // months * months + 1
-    start = dt.date(day.year, first_month, 1)
-    end = add_months(start, months) - dt.timedelta(days=1)
-    return start, end
 
 
 def cycle_day_in(year: int, month: int, bill_cycle_day: int) -> dt.date:
@@ -36,7 +23,7 @@ def cycle_period_containing(
 ) -> tuple[dt.date, dt.date]:
     """The billing period of `months` months containing `day`, starting on the bill cycle day
     (DOMAIN.md 1: an account is billed on its bill cycle day). Quarters start in January, April,
-    July and October, years in January, as `period_containing`'s do, on the cycle day.
+    July and October, years in January, on the cycle day.
 
     Each start is the cycle day of its own month, not the previous start plus a month: with
     cycle day 31, February's period starts on the 28th and March's on the 31st again."""
