@@ -78,8 +78,9 @@ class ChargeRow(Row):
 
     @property
     def invalid_fields(self) -> list[str]:
-        """The row's fields shown invalid (aria-invalid): those in error, and the unit price
-        for a rule the service checks on the line's figures (amount, tax)."""
+        """The row's fields shown invalid (aria-invalid): those in error, and for a rule the
+        service checks on the line's figures, the figure it is about (the unit price makes the
+        amount)."""
         names = []
         if self.form.is_bound and not self.form.is_valid():
             names = [
@@ -88,15 +89,25 @@ class ChargeRow(Row):
                 if name != "__all__"
                 and not (self.live and all(e.code == "required" for e in errors))
             ]
-        if self.errors and "unit_price" not in names:
-            names.append("unit_price")
+        for message in self.errors:
+            name = (
+                "tax_included"
+                if message.startswith("Tax-Included")
+                else "tax_amount"
+                if message.startswith("Tax")
+                else "unit_price"
+            )
+            if name not in names:
+                names.append(name)
         return names
 
     @property
     def prefilled(self) -> str:
-        if not self.form.is_bound or not self.form.is_valid():
-            return self.form.data.get(self.form.add_prefix("prefilled"), "")
-        return " ".join(sorted(self.form.cleaned_data["prefilled"]))
+        """The figures the page filled in, sent back with the row (the page's script keeps it)."""
+        if not self.form.is_bound:
+            return ""
+        self.form.is_valid()  # cleans once
+        return " ".join(sorted(self.form.cleaned_data.get("prefilled", ())))
 
 
 def new_row() -> ChargeRow:

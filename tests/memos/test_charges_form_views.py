@@ -205,3 +205,23 @@ def test_roles_without_the_permission_get_403_on_every_branch(client, request, r
     assert search.status_code == 403
     assert client.get(url(), {"add_line": "1"}, headers=HTMX).status_code == 403
     assert client.post(url(), {"preview": "1"}, headers=HTMX).status_code == 403
+
+
+def test_a_rule_of_the_service_marks_the_figure_it_is_about(operator_client, platform):
+    """The service's own rules on a line's figures: a tax error marks the tax, an amount of 0
+    the unit price (which makes the amount)."""
+    account = AccountFactory()
+    lines = {
+        "a1": {"charge": platform.pk, "unit_price": "10", "tax_amount": "-1"},
+        "b2": {"charge": platform.pk, "unit_price": "0.001"},
+    }
+    data = form_data(account, lines)
+    del data["tax_auto_calculation"]
+    html = operator_client.post(url(), data).content.decode()
+    assert Memo.objects.count() == 0
+    assert "Tax cannot be negative." in element(html, "row-line-a1-errors")
+    tax = re.search(r'<input[^>]+name="line-a1-tax_amount"[^>]*>', html).group(0)
+    assert 'aria-invalid="true"' in tax
+    assert "Amount is 0" in element(html, "row-line-b2-errors")
+    price = re.search(r'<input[^>]+name="line-b2-unit_price"[^>]*>', html).group(0)
+    assert 'aria-invalid="true"' in price
