@@ -139,7 +139,9 @@ class InvoiceFilterSet(django_filters.FilterSet):
     number = django_filters.CharFilter(
         label="Invoice number",
         lookup_expr="icontains",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "INV00000001"}),
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Invoice number, or part of it"}
+        ),
     )
     account = django_filters.CharFilter(
         label="Account",
@@ -163,7 +165,7 @@ class InvoiceFilterSet(django_filters.FilterSet):
         label="Bill run",
         field_name="bill_run__number",
         lookup_expr="iexact",
-        widget=forms.TextInput(attrs={"placeholder": "BR-00000001"}),
+        widget=forms.TextInput(attrs={"placeholder": "Bill run number"}),
     )
 
     primary_filters = ("number", "account", "status", "invoice_date")
@@ -185,7 +187,7 @@ class BillRunFilterSet(django_filters.FilterSet):
     number = django_filters.CharFilter(
         label="Bill run number",
         lookup_expr="icontains",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "BR-00000001"}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Bill run number"}),
     )
     status = django_filters.ChoiceFilter(choices=BillRunStatus.choices, empty_label="Any status")
     invoice_date = date_range("Invoice date")

@@ -149,13 +149,39 @@ def applied_filter_chips(filterset, request) -> list[dict[str, str]]:
         for key in [*keys, "after", "before"]:
             remaining.pop(key, None)
         field = form.fields[name]
+        label = str(bound.label)
         shown = " – ".join(v for v in values if v)
-        if hasattr(field, "choices") and not keys[0].endswith(
-            ("_after", "_before", "_min", "_max")
-        ):
-            labels = dict((str(k), str(v)) for k, v in field.choices)
-            shown = labels.get(values[0], shown)
+        bounds = dict(zip(keys, values, strict=True))
+        if any(key.endswith(RANGE_SUFFIXES) for key in keys):
+            text, spoken = range_chip(label, bounds)
+        else:
+            if hasattr(field, "choices"):
+                labels = dict((str(k), str(v)) for k, v in field.choices)
+                shown = labels.get(values[0], shown)
+            text = spoken = f"{label}: {shown}"
         chips.append(
-            {"label": str(bound.label), "value": shown, "url": "?" + remaining.urlencode()}
+            {
+                "label": label,
+                "value": shown,
+                "text": text,
+                "spoken": spoken,
+                "url": "?" + remaining.urlencode(),
+            }
         )
     return chips
+
+
+# Lower and upper bounds of a range filter (django-filter's RangeFilter/DateFromToRangeFilter).
+RANGE_SUFFIXES = ("_min", "_max", "_after", "_before")
+
+
+def range_chip(label: str, bounds: dict[str, str]) -> tuple[str, str]:
+    """A range filter's chip says its comparison ("Amount >= 100", "Memo Date <= 2026-10-31",
+    "Amount 10 – 2000"), and how a screen reader should say it."""
+    low = next((v for k, v in bounds.items() if k.endswith(("_min", "_after")) and v), "")
+    high = next((v for k, v in bounds.items() if k.endswith(("_max", "_before")) and v), "")
+    if low and high:
+        return f"{label} {low} – {high}", f"{label} from {low} to {high}"
+    if low:
+        return f"{label} >= {low}", f"{label} at least {low}"
+    return f"{label} <= {high}", f"{label} at most {high}"

@@ -97,7 +97,9 @@ class MemoFilterSet(django_filters.FilterSet):
     number = django_filters.CharFilter(
         label="Memo number",
         lookup_expr="icontains",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "CM00000001"}),
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Memo number, or part of it"}
+        ),
     )
     memo_type = django_filters.ChoiceFilter(
         label="Memo Type", choices=MemoType.choices, empty_label="Any type"
@@ -134,7 +136,7 @@ class MemoFilterSet(django_filters.FilterSet):
         label="Bill run",
         field_name="bill_run__number",
         lookup_expr="iexact",
-        widget=forms.TextInput(attrs={"placeholder": "BR-00000001"}),
+        widget=forms.TextInput(attrs={"placeholder": "Bill run number"}),
     )
 
     primary_filters = ("number", "memo_type", "status", "account", "memo_date")

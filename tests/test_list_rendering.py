@@ -70,3 +70,20 @@ def test_the_status_badge_tag_and_its_component_agree(status, label, html):
     assert render("{% status_badge s l %}", s=status, l=label) == html
     component = '{% include "components/_status_badge.html" with status=s label=l %}'
     assert render(component, s=status, l=label).strip() == html
+
+
+def test_no_filter_placeholder_can_be_mistaken_for_a_value():
+    """A placeholder like "CM00000001" reads as a number already typed in (issue 10, Lists)."""
+    from billing.filters import AccountFilterSet, BillRunFilterSet, InvoiceFilterSet
+    from memos.filters import MemoFilterSet
+
+    seen = 0
+    for filterset in (AccountFilterSet, InvoiceFilterSet, MemoFilterSet, BillRunFilterSet):
+        for name, field in filterset().form.fields.items():
+            widgets = getattr(field.widget, "widgets", [field.widget])
+            for widget in widgets:
+                placeholder = widget.attrs.get("placeholder")
+                if placeholder:
+                    seen += 1
+                    assert not any(ch.isdigit() for ch in placeholder), (name, placeholder)
+    assert seen >= 5

@@ -10,7 +10,12 @@ from memos.services.creation import (
     create_memo_from_invoice,
     recalculate_tax,
 )
-from memos.services.pricing import PricedLine, price_line, taxed_by_third_party_engine
+from memos.services.pricing import (
+    PricedLine,
+    price_invoice_item_line,
+    price_line,
+    taxed_by_third_party_engine,
+)
 
 __all__ = [
     "MAX_ITEMS",
@@ -22,6 +27,7 @@ __all__ = [
     "check_memo_totals",
     "create_memo_from_charges",
     "create_memo_from_invoice",
+    "price_invoice_item_line",
     "price_line",
     "recalculate_tax",
     "taxed_by_third_party_engine",

@@ -50,13 +50,14 @@ from memos.models import (
     TaxStatus,
 )
 from memos.services import engine_tax, idempotency
-from memos.services.availability import check_available_to_credit
+from memos.services.availability import available_on, check_available_to_credit, requested_of
 from memos.services.common import record_event, resolve_reason_code
 from memos.services.pricing import (
     PricedLine,
     charge_line_amount,
     charge_quantity,
     default_service_period,
+    price_invoice_item_line,
     price_line,
     taxed_by_third_party_engine,
 )
@@ -326,6 +327,10 @@ def _from_invoice(
     # the items with their tax codes): nothing below queries per line.
     rates = tax.RateBook(plan.tax_day)
     prefetch_related_objects([line.invoice_item for line in lines[:MAX_ITEMS]], "tax_code")
+    # What is left on each item, read once: the whole rest of an item takes the rest of its tax,
+    # and the draft is checked against it. Not under the invoice's lock: a draft takes nothing
+    # yet; posting checks again under the lock, so two drafts cannot together over-credit.
+    available = available_on(invoice) if memo_type == MemoType.CREDIT else {}
     seen: set[int] = set()
     for index, line in enumerate(lines[:MAX_ITEMS], start=1):
         key = line.key or f"item:{line.invoice_item.pk}"
@@ -340,7 +345,9 @@ def _from_invoice(
             continue
         seen.add(item.pk)
         try:
-            priced = price_line(
+            priced = price_invoice_item_line(
+                item_amount=item.amount,
+                available=available.get(item.pk),
                 amount=line.amount,
                 currency=invoice.currency,
                 tax_code=item.tax_code,
@@ -380,16 +387,14 @@ def _from_invoice(
             raise ValidationError(f"Invoice {locked.number} is no longer posted.")
         locked.currency = invoice.currency  # the same row: no query for it in the messages
         if memo_type == MemoType.CREDIT:
-            requested: dict[int, Decimal] = {}
-            for item in plan.items:
-                requested[item.invoice_item_id] = (
-                    requested.get(item.invoice_item_id, ZERO) + item.amount
-                )
             check_available_to_credit(
                 invoice=locked,
-                requested=requested,
+                requested=requested_of(
+                    (item.invoice_item_id, item.amount, item.tax_amount) for item in plan.items
+                ),
                 keys=keys,
                 level=billing_settings.credit_validation_level,
+                available=available,
             )
 
     return _write(plan, actor=actor, check_under_lock=check_under_lock)
@@ -783,7 +788,9 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
         rates = tax.RateBook(day)
         for item in items:
             typed = item.amount if item.tax_mode == TaxMode.INCLUSIVE else item.amount_excl_tax
-            priced = price_line(
+            # A line mirroring a negative invoice item is priced on its size, and negated.
+            priced = price_invoice_item_line(
+                item_amount=typed,
                 amount=typed,
                 currency=locked.currency,
                 tax_code=item.tax_code,

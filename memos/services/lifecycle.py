@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,7 +20,6 @@ from billing import tax_engine
 from billing.bill_runs.ledger import release_billed_periods
 from billing.busy import retry_when_busy
 from billing.models import BilledPeriod, Invoice, InvoiceStatus
-from billing.money import ZERO
 from billing.services import cancel_invoice, ensure_open_period, post_invoice
 from memos.models import (
     Memo,
@@ -34,7 +32,7 @@ from memos.models import (
     TaxStatus,
     TransferStatus,
 )
-from memos.services.availability import check_available_to_credit
+from memos.services.availability import check_available_to_credit, requested_of
 from memos.services.common import record_event, resolve_reason_code
 
 logger = logging.getLogger(__name__)
@@ -81,9 +79,9 @@ def post_memo(*, memo: Memo, actor) -> Memo:
     if locked.memo_type == MemoType.CREDIT and locked.source == MemoSource.INVOICE:
         # Two drafts may each fit; whichever posts second must still fit (DOMAIN.md 2.2).
         invoice = Invoice.objects.select_for_update().get(pk=locked.invoice_id)
-        requested: dict[int, Decimal] = {}
-        for invoice_item_id, amount in locked.items.values_list("invoice_item_id", "amount"):
-            requested[invoice_item_id] = requested.get(invoice_item_id, ZERO) + amount
+        requested = requested_of(
+            locked.items.values_list("invoice_item_id", "amount", "tax_amount")
+        )
         check_available_to_credit(invoice=invoice, requested=requested)
     locked.status = MemoStatus.POSTED
     locked.posted_at = timezone.now()

@@ -121,6 +121,53 @@ def price_line(
     return priced
 
 
+def price_invoice_item_line(
+    *,
+    item_amount: Decimal,
+    available=None,
+    amount: Decimal,
+    tax_mode: str,
+    tax_auto_calculation: bool,
+    typed_tax: Decimal | None,
+    built_in_tax: bool = True,
+    **kwargs,
+) -> PricedLine:
+    """A memo line on an invoice item (DOMAIN.md 2.2), priced as `price_line` prices it, and:
+
+    - a negative invoice item (a discount, a credit) is mirrored by a negative line: typed
+      negative, priced on its size, and negated;
+    - a credit of the whole rest of an item (`available`: what is left on it, for credit memos)
+      takes the rest of its tax, so rounding left over by earlier credits never makes the last
+      one exceed the tax left (5.85 credited as 2.93 and 2.93 would be 5.86)."""
+    negative = item_amount < 0
+    if negative:
+        if amount is not None and amount > 0:
+            raise ValidationError(
+                "This invoice item is negative: its line is negative too (a minus sign)."
+            )
+        if typed_tax not in (None, "") and typed_tax > 0:
+            raise ValidationError("The tax of a negative line is negative too (a minus sign).")
+        amount = -amount
+        typed_tax = None if typed_tax in (None, "") else -typed_tax
+    priced = price_line(
+        amount=amount,
+        tax_mode=tax_mode,
+        tax_auto_calculation=tax_auto_calculation,
+        typed_tax=typed_tax,
+        built_in_tax=built_in_tax,
+        **kwargs,
+    )
+    if available is not None and tax_auto_calculation and built_in_tax:
+        rest_net, rest_tax = abs(available.net), abs(available.tax)
+        whole_rest = rest_net + rest_tax if tax_mode == TaxMode.INCLUSIVE else rest_net
+        if rest_net and amount == whole_rest:
+            places = kwargs["currency"]
+            priced = PricedLine(round_money(rest_net, places), round_money(rest_tax, places))
+    if negative:
+        return PricedLine(-priced.amount_excl_tax, -priced.tax_amount)
+    return priced
+
+
 # --- A line from a catalog charge: Unit price x Quantity = Amount (DOMAIN.md 2.3) -----------------
 #
 # The operator types the unit price (the charge's list price is filled in) and the quantity; the

@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django_htmx.http import HttpResponseClientRedirect
 
+from billing import permissions as perms
 from billing.models import Account, TaxMode
 from billing.money import ZERO, minor_unit
 from memos import services
 from memos.forms import AccountChoiceForm, MemoHeaderForm
-from memos.models import MemoType, TaxStatus
+from memos.models import MemoStatus, MemoType, TaxStatus
+from memos.services import lifecycle
 
 ACCOUNT_SEARCH_LIMIT = 20
 
@@ -31,7 +33,8 @@ class Row:
     key: str
     form: object
     invoice_item: object = None
-    available: Decimal | None = None
+    available: object = None  # an Available (credit memo from an invoice), or a Decimal
+    nothing_left: bool = False
     net: Decimal | None = None
     tax: Decimal | None = None
     total: Decimal | None = None
@@ -92,7 +95,40 @@ def memo_type_from(request) -> str:
     return value
 
 
-def respond_created(request, memo) -> HttpResponse:
+def wants_post(request) -> bool:
+    """Whether the form was sent with "Save and post", which needs the permission of Post:
+    refused before anything is created, so an operator without it never leaves a memo behind."""
+    if request.POST.get("action") != "post":
+        return False
+    if not request.user.has_perm(perms.PROCESS_MEMO):
+        raise PermissionDenied("Posting memos needs the permission to process them.")
+    return True
+
+
+def post_created(request, memo) -> HttpResponse:
+    """After "Save and post": post the memo just created. A memo the post refuses (its tax
+    could not be calculated, a closed period, credit taken meanwhile) stays a complete draft,
+    and the operator is told why on its page."""
+    label = f"{memo.get_memo_type_display()} {memo.number}"
+    if memo.status == MemoStatus.POSTED:  # the same form sent again after it was posted
+        messages.info(request, f"{label} was already created and posted from this form.")
+    else:
+        try:
+            lifecycle.post_memo(memo=memo, actor=request.user)
+        except ValidationError as exc:
+            messages.warning(
+                request,
+                f"{label} was saved as a draft but not posted: {' '.join(exc.messages)}",
+            )
+        else:
+            messages.success(request, f"{label} was created and posted.")
+    url = memo.get_absolute_url()
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def respond_created(request, memo, *, post: bool = False) -> HttpResponse:
+    if post and memo.tax_status != TaxStatus.ERROR:
+        return post_created(request, memo)
     if memo.replayed:
         # The same form submitted again by the same user: nothing new was created.
         messages.info(

@@ -14,12 +14,18 @@ from django.views import View
 from billing import permissions as perms
 from billing import tax
 from billing.models import Invoice, InvoiceStatus
-from billing.money import ZERO, quantum, round_money
+from billing.money import round_money
 from billing.permissions import PermissionMixin
 from memos import services
 from memos.forms import InvoiceRowForm, MemoHeaderForm
 from memos.models import MemoType
-from memos.services.availability import available_to_credit, check_available_to_credit
+from memos.services.availability import (
+    Available,
+    Requested,
+    available_on,
+    available_to_credit,
+    check_available_to_credit,
+)
 from memos.views.creation import (
     Row,
     auto_tax_from,
@@ -30,6 +36,7 @@ from memos.views.creation import (
     tax_mode,
     totals,
     typed_tax,
+    wants_post,
     without,
 )
 
@@ -63,32 +70,31 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                 form = InvoiceRowForm(data, prefix=f"item-{item.pk}")
                 rows[key] = Row(key=key, form=form, invoice_item=item)
             return header, rows
-        available = available_to_credit(items)
+        available = available_to_credit(items) if self.memo_type == MemoType.CREDIT else {}
         for item in items:
             key = f"item:{item.pk}"
-            left = available[item.pk]
+            left = available.get(item.pk)
+            amount = self.default_amount(item, left)
             form = InvoiceRowForm(
                 prefix=f"item-{item.pk}",
-                initial={"selected": True, "amount": self.default_amount(item, left)},
+                initial={"selected": amount is not None, "amount": amount},
             )
             rows[key] = Row(key=key, form=form, invoice_item=item, available=left)
         return header, rows
 
-    def default_amount(self, item, available: Decimal) -> Decimal:
-        """The net amount whose tax brings the row to what is left to credit (debit: the item)."""
+    def default_amount(self, item, available: Available | None) -> Decimal | None:
+        """What a row offers before anything is typed: its amount without tax (tax-exclusive is
+        the default mode), in the currency's places. A credit offers what is left on the item,
+        a debit the item; a negative item is mirrored by a negative line. None: the row is not
+        selected (nothing left, or only tax left, which the operator types on purpose)."""
         currency = item.invoice.currency
-        if self.memo_type == MemoType.DEBIT or available >= item.amount or item.amount <= 0:
-            return item.amount_excl_tax if item.amount > 0 else ZERO
-        if available <= 0:
-            return ZERO
-        net = round_money(available * item.amount_excl_tax / item.amount, currency)
-        while (
-            net > 0
-            and net + round_money(net * item.tax_amount / item.amount_excl_tax, currency)
-            > available
-        ):
-            net -= quantum(currency)
-        return net
+        if available is None:
+            net = item.amount_excl_tax
+        elif available.nothing_left:
+            return None
+        else:
+            net = available.net
+        return round_money(net, currency) if net else None
 
     def get(self, request, *args, **kwargs):
         invoice = self.get_invoice()
@@ -113,6 +119,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                 partial="preview",
                 preview=self.preview(invoice, header, rows),
             )
+        post = wants_post(request)
         page_errors: list[str] = []
         if header.is_valid() and all(row.form.is_valid() for row in rows.values()):
             try:
@@ -126,7 +133,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
             except ValidationError as exc:
                 page_errors = spread_errors(exc, header, rows)
             else:
-                return respond_created(request, memo)
+                return respond_created(request, memo, post=post)
         return self.render(
             invoice,
             header,
@@ -158,16 +165,21 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
         auto_tax = auto_tax_from(header)
         engine_taxes = services.taxed_by_third_party_engine(auto_tax)
         rates = tax.RateBook(invoice.invoice_date)  # every row's rate from one query
-        requested: dict[int, Decimal] = {}
+        credit = self.memo_type == MemoType.CREDIT
+        available = available_on(invoice) if credit else {}
+        requested: dict[int, Requested] = {}
         for row in rows.values():
             data = row.values()
             if data is None or not data.get("selected") or data.get("amount") is None:
                 continue
+            item = row.invoice_item
             try:
-                priced = services.price_line(
+                priced = services.price_invoice_item_line(
+                    item_amount=item.amount,
+                    available=available.get(item.pk),
                     amount=data["amount"],
                     currency=invoice.currency,
-                    tax_code=row.invoice_item.tax_code,
+                    tax_code=item.tax_code,
                     tax_mode=tax_mode(data, auto_tax),
                     day=invoice.invoice_date,
                     tax_auto_calculation=auto_tax,
@@ -179,9 +191,9 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
                 row.errors.extend(exc.messages)
                 continue
             row.net, row.tax, row.total = priced.amount_excl_tax, priced.tax_amount, priced.amount
-            requested[row.invoice_item.pk] = priced.amount
+            requested[item.pk] = Requested(priced.amount, priced.tax_amount)
         page_errors: list[str] = []
-        if self.memo_type == MemoType.CREDIT and requested:
+        if credit and requested:
             try:
                 check_available_to_credit(invoice=invoice, requested=requested)
             except ValidationError as exc:
@@ -197,6 +209,9 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
             available = available_to_credit([row.invoice_item for row in missing])
             for row in missing:
                 row.available = available[row.invoice_item.pk]
+        if self.memo_type == MemoType.CREDIT:
+            for row in rows.values():
+                row.nothing_left = row.available is not None and row.available.nothing_left
         context = {
             "invoice": invoice,
             "currency": invoice.currency,
@@ -207,6 +222,7 @@ class MemoFromInvoiceCreateView(PermissionMixin, View):
             "page_errors": without(page_errors, preview),
             "preview": preview or totals(rows.values(), []),
             "amount_step": step_for(invoice.currency),
+            "can_post": self.request.user.has_perm(perms.PROCESS_MEMO),
         }
         template = f"{self.template_name}#{partial}" if partial else self.template_name
         response = TemplateResponse(self.request, template, context)

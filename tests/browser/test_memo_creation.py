@@ -36,9 +36,9 @@ def test_operator_creates_a_partial_credit_memo_from_an_invoice(page, sign_in, o
     # All rows are selected with their full amounts: 200 + 50 plus 10% tax.
     expect(page.get_by_test_id("total-amount")).to_have_text("USD 275.00")
 
-    page.get_by_label("Include Support").uncheck()
+    page.get_by_label("Include, Support").uncheck()
     expect(page.get_by_test_id("total-amount")).to_have_text("USD 220.00")
-    amount = page.get_by_label("Credit memo amount for Platform")
+    amount = page.get_by_label("Credit memo amount, Platform")
     amount.fill("40")
     # The total changes as the operator types, before anything is submitted.
     expect(page.get_by_test_id("total-amount")).to_have_text("USD 44.00")

@@ -60,9 +60,14 @@ def test_the_page_lists_every_item_selected_with_its_available_to_credit(operato
     response = operator_client.get(from_invoice_url(invoice))
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Available to Credit (USD)" in html
-    assert html.count('data-testid="available">220.00') == 1
-    assert html.count('data-testid="available">55.00') == 1
+    # Without tax and the tax apart: the figure shown is the one typed in the amount column.
+    assert "Available excl. Tax (USD)" in html
+    assert "Available Tax (USD)" in html
+    assert html.count('data-testid="available">200.00') == 1
+    assert html.count('data-testid="available-tax">20.00') == 1
+    assert html.count('data-testid="available">50.00') == 1
+    assert html.count('data-testid="available-tax">5.00') == 1
+    assert 'value="200.00"' in html and 'value="50.00"' in html
     assert 'data-testid="total-amount">USD 275.00' in html
     assert "Auto Apply: Apply to this invoice upon posting" in html
 
@@ -129,7 +134,9 @@ def test_the_htmx_preview_returns_totals_and_row_figures_and_writes_nothing(
     response = operator_client.post(from_invoice_url(invoice), data, headers={"HX-Request": "true"})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<html" not in html and 'id="memo-totals"' in html
+    # The totals' content only: the live region (#memo-totals) stays in the page, so screen
+    # readers announce the change.
+    assert "<html" not in html and 'id="memo-totals"' not in html
     assert 'data-testid="total-amount">USD 152.90' in html  # 44.00 + 108.90
     assert 'hx-swap-oob="true"' in html
     assert "At most 55.00 available to credit on this item." in html

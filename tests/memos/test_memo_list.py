@@ -348,6 +348,26 @@ def test_applied_filters_are_chips(client, memos):
 
 
 @pytest.mark.parametrize(
+    ("params", "text", "spoken"),
+    [
+        ({"amount_min": "100"}, "Amount >= 100", "Amount at least 100"),
+        ({"amount_max": "500"}, "Amount <= 500", "Amount at most 500"),
+        ({"amount_min": "10", "amount_max": "20"}, "Amount 10 – 20", "Amount from 10 to 20"),
+        (
+            {"memo_date_after": "2026-10-01"},
+            "Memo Date >= 2026-10-01",
+            "Memo Date at least 2026-10-01",
+        ),
+    ],
+)
+def test_a_range_chip_says_its_comparison(client, memos, params, text, spoken):
+    response = client.get(LIST, params)
+    (chip,) = response.context["chips"]
+    assert (chip["text"], chip["spoken"]) == (text, spoken)
+    assert f"Remove filter {spoken}" in response.content.decode()
+
+
+@pytest.mark.parametrize(
     "params",
     [
         {"amount_min": "abc"},
