@@ -230,9 +230,9 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # the service to be refused by name. Fields per row: from-invoice 5 (selected, amount,
 # tax_included, tax_amount, description); charges 9 (line, charge, amount, quantity,
 # service_start, service_end, tax_included, tax_amount, description); apply 1 per document +
-# 1 per open item. Largest memo form: 1,001 charge lines x 9 + 11 header fields (csrf, type,
+# 1 per open item. Largest memo form: 1,001 charge lines x 10 + 11 header fields (csrf, type,
 # account, memo_date, reason_code, comments, the tax box, the type's flag, idempotency_key,
-# action or preview) = 9,020. 20,000 is that with room to spare, and lets the apply page take
+# action or preview) = 10,021. 20,000 is that with room to spare, and lets the apply page take
 # an account with 500 open documents averaging 38 open items each.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
 

@@ -205,12 +205,21 @@ def post_charges_form(client, data, *, preview=False):
     return response
 
 
+# The charges form's typed figure is the unit price (the amount is Unit price x Quantity): a
+# price wider than its column says the column's limit, a product wider than an amount the
+# currency's.
+TOO_LARGE_PRICES = [
+    *TOO_LARGE_AMOUNTS[:-1],
+    pytest.param("9" * 400, PRICE_CAP, id="400-digits"),
+]
+
+
 @pytest.mark.parametrize("preview", [False, True], ids=["submit", "preview"])
 @pytest.mark.parametrize("memo_type", ["credit", "debit"])
-@pytest.mark.parametrize(("typed", "says"), NOT_NUMBERS + TOO_LARGE_AMOUNTS)
-def test_charges_amount(op, acct, charge, memo_type, preview, typed, says):
+@pytest.mark.parametrize(("typed", "says"), NOT_NUMBERS + TOO_LARGE_PRICES)
+def test_charges_unit_price(op, acct, charge, memo_type, preview, typed, says):
     data = charges_data(
-        acct, memo_type, {"a1": {"charge": charge.pk, "amount": typed}}, preview=preview
+        acct, memo_type, {"a1": {"charge": charge.pk, "unit_price": typed}}, preview=preview
     )
     errors_in(post_charges_form(op, data, preview=preview), says)
 
@@ -218,7 +227,7 @@ def test_charges_amount(op, acct, charge, memo_type, preview, typed, says):
 @pytest.mark.parametrize("preview", [False, True], ids=["submit", "preview"])
 @pytest.mark.parametrize(("typed", "says"), NOT_NUMBERS + TOO_LARGE_AMOUNTS)
 def test_charges_typed_tax(op, acct, charge, preview, typed, says):
-    lines = {"a1": {"charge": charge.pk, "amount": "10", "tax_amount": typed}}
+    lines = {"a1": {"charge": charge.pk, "unit_price": "10", "tax_amount": typed}}
     data = charges_data(acct, "debit", lines, auto_tax=False, preview=preview)
     errors_in(post_charges_form(op, data, preview=preview), says)
 
@@ -234,24 +243,31 @@ def test_charges_typed_tax(op, acct, charge, preview, typed, says):
     ],
 )
 def test_charges_quantity(op, acct, charge, preview, typed, says):
-    lines = {"a1": {"charge": charge.pk, "amount": "10", "quantity": typed}}
+    lines = {"a1": {"charge": charge.pk, "unit_price": "10", "quantity": typed}}
     data = charges_data(acct, "debit", lines, preview=preview)
     errors_in(post_charges_form(op, data, preview=preview), "Quantity: ", says)
 
 
 def test_a_unit_price_wider_than_its_column_is_refused(op, acct, untaxed):
-    """Unit price = amount / quantity: a large amount over a tiny quantity overflows it."""
-    lines = {"a1": {"charge": untaxed.pk, "amount": "9999999999", "quantity": "0.000001"}}
+    """6 decimals leave 9 whole digits of the price column (15 digits in all)."""
+    lines = {"a1": {"charge": untaxed.pk, "unit_price": "9999999999.000001", "quantity": "1"}}
     response = post_charges_form(op, charges_data(acct, "debit", lines))
-    errors_in(response, "Unit price", PRICE_CAP)
+    errors_in(response, "Unit price", "at most 999,999,999.999999")
+
+
+def test_a_product_wider_than_an_amount_is_refused(op, acct, untaxed):
+    """Unit price x Quantity: each fits its column, the product does not fit an amount."""
+    lines = {"a1": {"charge": untaxed.pk, "unit_price": "999999999", "quantity": "100000"}}
+    response = post_charges_form(op, charges_data(acct, "debit", lines))
+    errors_in(response, "Amount (unit price × quantity) 99,999,999,900,000", USD_CAP)
 
 
 @pytest.mark.parametrize("preview", [False, True], ids=["submit", "preview"])
 def test_a_memo_total_wider_than_its_column_is_refused(op, acct, untaxed, preview):
     """Each line fits; their sum does not."""
     lines = {
-        "a1": {"charge": untaxed.pk, "amount": "6000000000000"},
-        "b2": {"charge": untaxed.pk, "amount": "6000000000000"},
+        "a1": {"charge": untaxed.pk, "unit_price": "6000000000000"},
+        "b2": {"charge": untaxed.pk, "unit_price": "6000000000000"},
     }
     response = post_charges_form(
         op, charges_data(acct, "debit", lines, preview=preview), preview=preview
@@ -261,7 +277,7 @@ def test_a_memo_total_wider_than_its_column_is_refused(op, acct, untaxed, previe
 
 def test_charges_lines_at_the_cap_are_created(op, acct, untaxed):
     """The limit itself is allowed: it is what the column holds."""
-    lines = {"a1": {"charge": untaxed.pk, "amount": "9999999999999.99", "quantity": "1"}}
+    lines = {"a1": {"charge": untaxed.pk, "unit_price": "9999999999999.99", "quantity": "1"}}
     response = op.post(
         reverse("memos:memo_create") + "?type=debit", charges_data(acct, "debit", lines)
     )
@@ -390,7 +406,7 @@ def test_an_absurd_tax_from_the_engine_is_a_tax_error_naming_the_engine_and_the_
     the value; posting it is refused until a recalculation succeeds."""
     tax_engine.mode = "malformed"
     tax_engine.malformed_body = engine_answer(tax)
-    lines = {"a1": {"charge": charge.pk, "amount": "100"}}
+    lines = {"a1": {"charge": charge.pk, "unit_price": "100"}}
     response = op.post(
         reverse("memos:memo_create") + "?type=debit", charges_data(acct, "debit", lines)
     )
@@ -407,8 +423,8 @@ def test_engine_taxes_that_sum_past_the_memo_column_are_a_tax_error(op, acct, un
     tax_engine.mode = "malformed"
     tax_engine.malformed_body = engine_answer("4000000000000")
     lines = {
-        "a1": {"charge": untaxed.pk, "amount": "3000000000000"},
-        "b2": {"charge": untaxed.pk, "amount": "3000000000000"},
+        "a1": {"charge": untaxed.pk, "unit_price": "3000000000000"},
+        "b2": {"charge": untaxed.pk, "unit_price": "3000000000000"},
     }
     response = op.post(
         reverse("memos:memo_create") + "?type=debit", charges_data(acct, "debit", lines)
@@ -424,7 +440,7 @@ def test_engine_taxes_that_sum_past_the_memo_column_are_a_tax_error(op, acct, un
 
 
 def test_an_absurd_tax_on_recalculate_is_a_tax_error(op, acct, charge, tax_engine):
-    lines = {"a1": {"charge": charge.pk, "amount": "100"}}
+    lines = {"a1": {"charge": charge.pk, "unit_price": "100"}}
     op.post(reverse("memos:memo_create") + "?type=debit", charges_data(acct, "debit", lines))
     memo = Memo.objects.get()
     assert memo.tax_status == TaxStatus.COMPLETE
@@ -444,7 +460,7 @@ def test_a_recurring_charge_on_the_last_day_of_the_calendar_is_a_row_error(op, a
     """The default service period of a recurring charge is the billing period around the memo
     date; on 9999-12-31 its end would be in the year 10000 (a ValueError, a 500 before)."""
     recurring = ChargeFactory(charge_type=ChargeType.RECURRING, billing_period="month")
-    lines = {"a1": {"charge": recurring.pk, "amount": "10"}}
+    lines = {"a1": {"charge": recurring.pk, "unit_price": "10"}}
     data = {**charges_data(acct, "debit", lines), "memo_date": "9999-12-31"}
     errors_in(post_charges_form(op, data), "type the service dates")
     # With the service dates typed, the period is not needed.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.db import models
 from django.db.models import Q
 
@@ -86,14 +84,6 @@ class Charge(models.Model):
     @property
     def is_discount(self) -> bool:
         return self.charge_model == ChargeModel.DISCOUNT
-
-    def current_period(self, today: dt.date) -> tuple[dt.date, dt.date]:
-        """The billing period containing `today` (recurring), else the day itself."""
-        from billing.periods import period_containing
-
-        if self.charge_type == ChargeType.RECURRING:
-            return period_containing(today, BillingPeriod(self.billing_period))
-        return today, today
 
 
 class ChargePrice(models.Model):

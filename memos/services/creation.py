@@ -24,7 +24,6 @@ from billing.models import (
     Account,
     BillingSettings,
     Charge,
-    ChargeType,
     Invoice,
     InvoiceItem,
     InvoiceStatus,
@@ -34,11 +33,9 @@ from billing.models import (
 from billing.money import (
     MONEY_COLUMN,
     PRICE_COLUMN,
-    QUANTITY_COLUMN,
     ZERO,
     check_fits,
     minor_unit,
-    parse_number,
 )
 from billing.numbering import next_number
 from billing.services import ensure_open_period
@@ -57,6 +54,9 @@ from memos.services.availability import available_on, check_available_to_credit,
 from memos.services.common import record_event, resolve_reason_code
 from memos.services.pricing import (
     PricedLine,
+    charge_line_amount,
+    charge_quantity,
+    default_service_period,
     price_invoice_item_line,
     price_line,
     taxed_by_third_party_engine,
@@ -87,10 +87,15 @@ class InvoiceItemLine:
 
 @dataclass(frozen=True)
 class ChargeLine:
-    """One line of a standalone memo: a catalog charge with its amount and service period."""
+    """One line of a standalone memo: a catalog charge with its price and service period.
+
+    The create page gives the unit price (the amount is then Unit price x Quantity, rounded to
+    the currency's places: pricing.charge_line_amount); other callers may give the amount
+    itself (the unit price is then amount / quantity). Empty service dates take the account's
+    billing period (pricing.default_service_period)."""
 
     charge: Charge
-    amount: Decimal
+    amount: Decimal | None = None
     quantity: Decimal | None = None
     service_start: dt.date | None = None
     service_end: dt.date | None = None
@@ -98,6 +103,7 @@ class ChargeLine:
     tax_mode: str = TaxMode.EXCLUSIVE
     tax_amount: Decimal | None = None
     key: str = ""
+    unit_price: Decimal | None = None
 
 
 @dataclass
@@ -485,84 +491,106 @@ def _from_charges(
     prefetch_related_objects([line.charge for line in lines[:MAX_ITEMS]], "tax_code")
     for index, line in enumerate(lines[:MAX_ITEMS], start=1):
         key = line.key or f"line:{index}"
-        charge = line.charge
-        if not _check_description(errors, key, line.description):
-            continue
-        if charge.is_discount:
-            errors.add(
-                key,
-                f"{charge.name} is a discount charge: discount charges cannot be put on a memo.",
-            )
-            continue
-        quantity = line.quantity
-        if quantity in (None, ""):
-            quantity = Decimal(1)
         try:
-            quantity = check_fits(parse_number(quantity), QUANTITY_COLUMN, field="Quantity")
+            _add_charge_line(plan, errors, key, index, line, account=account, rates=rates)
         except ValidationError as exc:
             errors.add(key, exc)
-            continue
-        if quantity != quantity.quantize(QUANTITY_PLACES):
-            errors.add(key, "Quantity can have at most 6 decimal places.")
-            continue
-        if quantity <= 0:
-            errors.add(
-                key,
-                "Quantity of a usage charge must be positive."
-                if charge.charge_type == ChargeType.USAGE
-                else "Quantity must be positive.",
-            )
-            continue
-        start, end = line.service_start, line.service_end
-        if start is None:
-            try:
-                start, period_end = charge.current_period(memo_date)
-            except (ValueError, OverflowError):  # a period ending past 9999-12-31
-                errors.add(
-                    key,
-                    f"The billing period of {charge.name} around {memo_date:%Y-%m-%d} ends past "
-                    "the calendar: type the service dates.",
-                )
-                continue
-            end = end or period_end
-        end = end or start
-        if end < start:
-            errors.add(key, "The service end date cannot be before the service start date.")
-            continue
-        tax_code = charge.tax_code if charge.taxable else None
-        try:
-            priced = price_line(
-                amount=line.amount,
-                currency=currency,
-                tax_code=tax_code,
-                tax_mode=line.tax_mode,
-                day=memo_date,
-                tax_auto_calculation=tax_auto_calculation,
-                typed_tax=line.tax_amount,
-                built_in_tax=not plan.third_party,
-                rates=rates,
-            )
-        except ValidationError as exc:
-            errors.add(key, exc)
-            continue
-        _add_item(
-            plan,
-            errors,
-            key,
-            index,
-            priced,
-            charge_name=charge.name,
-            description=line.description,
-            tax_mode=line.tax_mode,
-            tax_code=tax_code,
-            charge=charge,
-            service_start=start,
-            service_end=end,
-            quantity=quantity,
-            unit_of_measure=charge.unit_of_measure,
-        )
     errors.raise_if_any()
     return _write(plan, actor=actor, check_under_lock=None)
+
+
+def _add_charge_line(
+    plan: _MemoPlan,
+    errors: _Errors,
+    key: str,
+    index: int,
+    line: ChargeLine,
+    *,
+    account: Account,
+    rates: tax.RateBook,
+) -> None:
+    """Check and price one charge line into `plan`, in the domain's steps: the charge, the
+    quantity, the amount (Unit price x Quantity, or as given), the service period, the tax.
+    Raises ValidationError with the line's message."""
+    charge, memo, memo_date = line.charge, plan.memo, plan.tax_day
+    if not _check_description(errors, key, line.description):
+        return
+    if charge.is_discount:
+        raise ValidationError(
+            f"{charge.name} is a discount charge: discount charges cannot be put on a memo."
+        )
+    quantity = charge_quantity(charge, line.quantity)
+    amount = charge_amount(line, quantity, memo.currency)
+    start, end = _service_period(line, account=account, day=memo_date)
+    tax_code = charge.tax_code if charge.taxable else None
+    priced = price_line(
+        amount=amount,
+        currency=memo.currency,
+        tax_code=tax_code,
+        tax_mode=line.tax_mode,
+        day=memo_date,
+        tax_auto_calculation=memo.tax_auto_calculation,
+        typed_tax=line.tax_amount,
+        built_in_tax=not plan.third_party,
+        rates=rates,
+    )
+    unit_price = None
+    if line.unit_price is not None and line.tax_mode == TaxMode.EXCLUSIVE:
+        # The typed price is the line's price without tax; with Tax-Included it holds tax, so
+        # the item's unit price is then derived from the amount without tax (as without one).
+        unit_price = line.unit_price
+    _add_item(
+        plan,
+        errors,
+        key,
+        index,
+        priced,
+        charge_name=charge.name,
+        description=line.description,
+        tax_mode=line.tax_mode,
+        tax_code=tax_code,
+        charge=charge,
+        service_start=start,
+        service_end=end,
+        quantity=quantity,
+        unit_price=unit_price,
+        unit_of_measure=charge.unit_of_measure,
+    )
+
+
+def charge_amount(line: ChargeLine, quantity: Decimal, currency) -> Decimal:
+    """The line's amount: Unit price x Quantity when the unit price is given (what the create
+    page shows), else the amount given. Both given must agree."""
+    if line.unit_price is None:
+        if line.amount is None:
+            raise ValidationError("Type the unit price.")
+        return line.amount
+    amount = charge_line_amount(line.unit_price, quantity, currency)
+    if line.amount is not None and line.amount != amount:
+        raise ValidationError(
+            f"Amount {line.amount} is not Unit price × Quantity ({amount}): give one of them."
+        )
+    return amount
+
+
+def _service_period(line: ChargeLine, *, account: Account, day: dt.date):
+    """The typed service dates, or the account's billing period for the charge."""
+    start, end = line.service_start, line.service_end
+    if start is None:
+        try:
+            start, period_end = default_service_period(
+                line.charge, bill_cycle_day=account.bill_cycle_day, day=day
+            )
+        except (ValueError, OverflowError):  # a period ending past 9999-12-31
+            raise ValidationError(
+                f"The billing period of {line.charge.name} around {day:%Y-%m-%d} ends past "
+                "the calendar: type the service dates."
+            ) from None
+        end = end or period_end
+    end = end or start
+    if end < start:
+        raise ValidationError("The service end date cannot be before the service start date.")
+    return start, end
 
 
 def _add_item(
@@ -574,7 +602,28 @@ def _add_item(
         errors.add(key, exc)
 
 
-def _memo_item(index: int, priced: PricedLine, *, quantity: Decimal, **fields) -> MemoItem:
+def _memo_item(
+    index: int,
+    priced: PricedLine,
+    *,
+    quantity: Decimal,
+    unit_price: Decimal | None = None,
+    **fields,
+) -> MemoItem:
+    if unit_price is None:
+        unit_price = _derived_unit_price(priced, quantity)
+    return MemoItem(
+        sort_order=index,
+        amount_excl_tax=priced.amount_excl_tax,
+        tax_amount=priced.tax_amount,
+        amount=priced.amount,
+        quantity=quantity,
+        unit_price=unit_price,
+        **fields,
+    )
+
+
+def _derived_unit_price(priced: PricedLine, quantity: Decimal) -> Decimal:
     unit_price = ZERO
     if quantity:
         # A large amount over a tiny quantity is wider than the unit price column. The quotient
@@ -585,15 +634,7 @@ def _memo_item(index: int, priced: PricedLine, *, quantity: Decimal, **fields) -
             places=0,
             field="Unit price (amount / quantity)",
         ).quantize(QUANTITY_PLACES)
-    return MemoItem(
-        sort_order=index,
-        amount_excl_tax=priced.amount_excl_tax,
-        tax_amount=priced.tax_amount,
-        amount=priced.amount,
-        quantity=quantity,
-        unit_price=unit_price,
-        **fields,
-    )
+    return unit_price
 
 
 def check_memo_totals(currency, *, net: Decimal, tax: Decimal, total: Decimal) -> None:

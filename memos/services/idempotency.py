@@ -128,6 +128,9 @@ def charges_content(account: Account, memo_type: str, lines, header: dict) -> di
                 line.description,
                 line.tax_mode,
                 line.tax_amount,
+                # Only lines priced by unit price carry it: digests of amount lines stay as
+                # they were.
+                *([line.unit_price] if getattr(line, "unit_price", None) is not None else []),
             ]
             for line in lines
         ],

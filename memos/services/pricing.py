@@ -9,8 +9,33 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 
 from billing import tax
-from billing.models import BillingSettings, Currency, TaxCode, TaxEngine, TaxMode
-from billing.money import MONEY_COLUMN, ZERO, check_fits, minor_unit, round_money, validate_money
+from billing.models import (
+    BillingPeriod,
+    BillingSettings,
+    Charge,
+    ChargePrice,
+    ChargeType,
+    Currency,
+    TaxCode,
+    TaxEngine,
+    TaxMode,
+)
+from billing.money import (
+    MONEY_COLUMN,
+    PRICE_COLUMN,
+    QUANTITY_COLUMN,
+    ZERO,
+    check_fits,
+    decimal_places,
+    minor_unit,
+    parse_number,
+    round_money,
+    validate_money,
+)
+from billing.periods import cycle_period_containing, last_complete_cycle_period
+
+# Unit prices and quantities are stored with 6 decimals (billing.models.fields).
+PRICE_PLACES = QUANTITY_PLACES = 6
 
 
 def taxed_by_third_party_engine(
@@ -141,3 +166,86 @@ def price_invoice_item_line(
     if negative:
         return PricedLine(-priced.amount_excl_tax, -priced.tax_amount)
     return priced
+
+
+# --- A line from a catalog charge: Unit price x Quantity = Amount (DOMAIN.md 2.3) -----------------
+#
+# The operator types the unit price (the charge's list price is filled in) and the quantity; the
+# amount is their product rounded to the currency's places, half up, as a bill run prices an
+# invoice line. The create page's live preview and the create service both call these, so the
+# page shows exactly what the memo will hold.
+
+
+def charge_quantity(charge: Charge, quantity: Decimal | str | None) -> Decimal:
+    """The line's quantity: empty is 1 (for a usage charge too, seeds/000); it must be positive
+    and fit its column with at most 6 decimals. Raises ValidationError with the line's message."""
+    if quantity in (None, ""):
+        return Decimal(1)
+    quantity = check_fits(parse_number(quantity), QUANTITY_COLUMN, field="Quantity")
+    if decimal_places(quantity) > QUANTITY_PLACES:
+        raise ValidationError(f"Quantity can have at most {QUANTITY_PLACES} decimal places.")
+    if quantity <= 0:
+        raise ValidationError(
+            "Quantity of a usage charge must be positive."
+            if charge.charge_type == ChargeType.USAGE
+            else "Quantity must be positive."
+        )
+    return quantity
+
+
+def check_unit_price(unit_price: Decimal | str) -> Decimal:
+    """A typed unit price: a number that fits its column with at most 6 decimals, not negative."""
+    unit_price = parse_number(unit_price)
+    # The column holds 6 decimals, or more whole digits with fewer (see column_limit): a price
+    # of 12,000,000,000.50 fits as typed.
+    places = min(decimal_places(unit_price), PRICE_PLACES) if unit_price.is_finite() else None
+    check_fits(unit_price, PRICE_COLUMN, places=places, field="Unit price")
+    if decimal_places(unit_price) > PRICE_PLACES:
+        raise ValidationError(f"Unit price can have at most {PRICE_PLACES} decimal places.")
+    if unit_price < 0:
+        raise ValidationError("Unit price cannot be negative: the memo type gives the direction.")
+    return unit_price
+
+
+def charge_line_amount(
+    unit_price: Decimal | str | None, quantity: Decimal, currency: Currency
+) -> Decimal:
+    """Unit price x Quantity, rounded to the currency's places (ROUND_HALF_UP). The unit price
+    may carry up to 6 decimals (a per-unit list price such as 0.0125); it is never negative: the
+    memo type gives the direction."""
+    if unit_price in (None, ""):
+        raise ValidationError("Type the unit price.")
+    amount = round_money(check_unit_price(unit_price) * quantity, currency)
+    return check_fits(
+        amount, MONEY_COLUMN, places=minor_unit(currency), field="Amount (unit price × quantity)"
+    )
+
+
+def list_prices(charges, currency: Currency) -> dict[int, Decimal]:
+    """Each charge's list price in `currency` (one query for all of them), by charge id. What
+    the create page fills in as the unit price: a credit charge's negative price as its size,
+    since a memo line is never negative (the memo type gives the direction)."""
+    ids = {charge.pk if isinstance(charge, Charge) else int(charge) for charge in charges}
+    if not ids:
+        return {}
+    rows = ChargePrice.objects.filter(charge_id__in=ids, currency=currency).values_list(
+        "charge_id", "list_price"
+    )
+    # As typed: 1500 and 0.0125, not the column's 1500.000000 (nor normalize()'s 1.5E+3).
+    return {charge_id: Decimal(f"{abs(price).normalize():f}") for charge_id, price in rows}
+
+
+def default_service_period(
+    charge: Charge, *, bill_cycle_day: int, day: dt.date
+) -> tuple[dt.date, dt.date]:
+    """The service period a line gets when the operator types none: the account's billing
+    period containing `day` (the memo date), starting on its bill cycle day. A recurring charge's
+    period is its own length (month, quarter, year); a usage charge's is the last complete month,
+    the one its usage was recorded in; a one-time charge's is the account's current month.
+    Raises ValueError or OverflowError for a period past the calendar."""
+    if charge.charge_type == ChargeType.USAGE:
+        return last_complete_cycle_period(day, bill_cycle_day=bill_cycle_day)
+    months = 1
+    if charge.charge_type == ChargeType.RECURRING:
+        months = BillingPeriod(charge.billing_period).months
+    return cycle_period_containing(day, bill_cycle_day=bill_cycle_day, months=months)

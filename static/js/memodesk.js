@@ -225,3 +225,184 @@ document.addEventListener("DOMContentLoaded", () => {
   );
   if (error) error.focus();
 });
+
+// --- Memo from charges (/memos/new/) -----------------------------------------------------------
+
+// The account picker is a combobox (the WAI-ARIA 1.2 pattern): typing searches (htmx swaps in
+// #account-options, a listbox of number, name and currency); Down and Up move through the matches,
+// Enter picks one, Escape closes the list. The pick is sent as a change, so the live totals follow.
+function accountPicker() {
+  const input = document.querySelector("[data-account-picker] [role=combobox]");
+  return input ? { input, list: document.getElementById("account-options") } : null;
+}
+function accountOptions(list) {
+  return list ? [...list.querySelectorAll("[role=option]")] : [];
+}
+function closeAccountOptions(picker) {
+  picker.list.hidden = true;
+  picker.input.setAttribute("aria-expanded", "false");
+  picker.input.removeAttribute("aria-activedescendant");
+}
+function openAccountOptions(picker) {
+  if (!accountOptions(picker.list).length) return closeAccountOptions(picker);
+  picker.list.hidden = false;
+  picker.input.setAttribute("aria-expanded", "true");
+}
+function markAccountOption(picker, option) {
+  accountOptions(picker.list).forEach((other) => {
+    other.classList.toggle("active", other === option);
+    other.setAttribute("aria-selected", other === option ? "true" : "false");
+  });
+  picker.input.setAttribute("aria-activedescendant", option.id);
+  option.scrollIntoView({ block: "nearest" });
+}
+function pickAccount(picker, option) {
+  picker.input.value = option.dataset.value;
+  closeAccountOptions(picker);
+  picker.input.focus();
+  picker.input.dispatchEvent(new Event("change", { bubbles: true }));
+}
+document.addEventListener("htmx:afterSettle", (event) => {
+  const picker = accountPicker();
+  if (!picker || event.target !== picker.list) return;
+  const count = accountOptions(picker.list).length;
+  if (document.activeElement !== picker.input) return;
+  if (count) openAccountOptions(picker);
+  else closeAccountOptions(picker);
+  const status = document.getElementById("account-search-status");
+  if (status && picker.input.value.trim()) {
+    status.textContent = count
+      ? `${count} account${count === 1 ? "" : "s"} found; use the arrow keys to choose.`
+      : "No account matches.";
+  }
+});
+document.addEventListener("keydown", (event) => {
+  const picker = accountPicker();
+  if (!picker || event.target !== picker.input) return;
+  const options = accountOptions(picker.list);
+  const open = picker.list && !picker.list.hidden;
+  const active = options.findIndex((option) => option.classList.contains("active"));
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    if (!options.length) return;
+    event.preventDefault();
+    if (!open) openAccountOptions(picker);
+    const step = event.key === "ArrowDown" ? 1 : -1;
+    const next = active === -1 ? (step === 1 ? 0 : options.length - 1) : active + step;
+    markAccountOption(picker, options[(next + options.length) % options.length]);
+  } else if (event.key === "Enter" && open && active !== -1) {
+    event.preventDefault(); // picks the account; it does not submit the form
+    pickAccount(picker, options[active]);
+  } else if (event.key === "Escape" && open) {
+    event.preventDefault();
+    closeAccountOptions(picker);
+  }
+});
+document.addEventListener("mousedown", (event) => {
+  // Keeps the focus in the field while a match is clicked.
+  if (event.target.closest && event.target.closest("#account-options [role=option]")) {
+    event.preventDefault();
+  }
+});
+document.addEventListener("click", (event) => {
+  const option = event.target.closest && event.target.closest("#account-options [role=option]");
+  const picker = accountPicker();
+  if (option && picker) pickAccount(picker, option);
+});
+document.addEventListener("focusout", (event) => {
+  const picker = accountPicker();
+  if (!picker || event.target !== picker.input) return;
+  if (!event.relatedTarget || !picker.list || !picker.list.contains(event.relatedTarget)) {
+    closeAccountOptions(picker);
+  }
+});
+
+// Each control of a charge row is labelled with its row: "Unit price, Platform Subscription", or
+// "Unit price, line 2" before a charge is chosen. Rows come and go and charges change, so the
+// labels follow the grid.
+function labelChargeRows(grid) {
+  grid.querySelectorAll("tr[data-charge-row]").forEach((row, index) => {
+    const option = row.querySelector("[data-charge-select]")?.selectedOptions[0];
+    const label = option && option.dataset.name ? option.dataset.name : `line ${index + 1}`;
+    row.querySelectorAll("[data-label]").forEach((control) => {
+      control.setAttribute("aria-label", `${control.dataset.label}, ${label}`);
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", () => {
+  const grid = document.getElementById("charge-rows");
+  if (!grid) return;
+  new MutationObserver(() => labelChargeRows(grid)).observe(grid, { childList: true });
+  applyChargeDefaults();
+});
+document.addEventListener("change", (event) => {
+  if (!event.target.matches("[data-charge-select]")) return;
+  const grid = event.target.closest("#charge-rows");
+  if (grid) labelChargeRows(grid);
+});
+
+// Choosing a charge fills in its list price (the unit price) and the account's billing period
+// (the service dates), without reloading the page: the live preview answers them in each row's
+// [data-row-defaults]. A figure the operator has typed is never replaced; one the page filled in
+// (named in the row's hidden `prefilled` field) follows the charge, the account and the memo date.
+const PREFILLABLE = ["unit_price", "service_start", "service_end"];
+function applyRowDefaults(defaults) {
+  const row = defaults.closest("tr[data-charge-row]");
+  const select = row && row.querySelector("[data-charge-select]");
+  // An answer for another charge (or before the account is known) waits for the next one.
+  if (!select || defaults.dataset.ready !== "1" || select.value !== defaults.dataset.charge) {
+    return false;
+  }
+  const kept = row.querySelector("[data-prefilled]");
+  const prefilled = new Set(kept.value.split(" ").filter(Boolean));
+  let changed = false;
+  PREFILLABLE.forEach((name) => {
+    const field = row.querySelector(`[data-field="${name}"]`);
+    if (!field || (field.value !== "" && !prefilled.has(name))) return; // typed: the operator's
+    const value = defaults.dataset[name] || "";
+    if (field.value !== value) {
+      field.value = value;
+      changed = true;
+    }
+    if (value) prefilled.add(name);
+    else prefilled.delete(name);
+  });
+  kept.value = [...prefilled].join(" ");
+  return changed;
+}
+function applyChargeDefaults() {
+  let changed = false;
+  document.querySelectorAll("#charge-rows [data-row-defaults]").forEach((defaults) => {
+    changed = applyRowDefaults(defaults) || changed;
+  });
+  // The figures changed: the totals are asked for again (the next answer changes nothing more).
+  if (changed) htmx.trigger("#memo-form", "change");
+}
+document.addEventListener("input", (event) => {
+  const field = event.target.closest && event.target.closest("#charge-rows [data-field]");
+  if (!field || !PREFILLABLE.includes(field.dataset.field)) return;
+  const kept = field.closest("tr").querySelector("[data-prefilled]");
+  kept.value = kept.value
+    .split(" ")
+    .filter((name) => name && name !== field.dataset.field)
+    .join(" ");
+});
+// The live preview says which fields of a row are in error (data-invalid): they are marked
+// invalid, for the eye (is-invalid) and for assistive technology (aria-invalid).
+function markChargeRowErrors() {
+  document.querySelectorAll("#charge-rows [data-invalid]").forEach((errors) => {
+    const row = errors.closest("tr")?.previousElementSibling;
+    if (!row || !row.matches("tr[data-charge-row]")) return;
+    const invalid = errors.dataset.invalid.split(" ");
+    row.querySelectorAll("[data-field], [data-charge-select]").forEach((field) => {
+      const bad = invalid.includes(field.dataset.field || "charge");
+      field.classList.toggle("is-invalid", bad);
+      if (bad) field.setAttribute("aria-invalid", "true");
+      else field.removeAttribute("aria-invalid");
+    });
+  });
+}
+document.addEventListener("htmx:afterSettle", () => {
+  if (!document.getElementById("charge-rows")) return;
+  markChargeRowErrors();
+  applyChargeDefaults();
+});

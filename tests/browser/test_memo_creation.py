@@ -74,14 +74,16 @@ def test_operator_creates_a_debit_memo_from_two_charges_one_usage_without_quanti
     expect(page.get_by_role("heading", level=1)).to_have_text("New debit memo from charges")
     expect(page.get_by_role("combobox", name="Customer Account")).to_have_value(account.number)
 
-    page.get_by_label("Charge", exact=True).select_option(label=str(setup))
-    page.get_by_label("Amount", exact=True).fill("100")
+    page.get_by_label("Charge, line 1").select_option(label=str(setup))
+    # The list price (ChargePriceFactory: 50) is filled in; the operator types over it.
+    expect(page.get_by_label("Unit price, Setup Fee")).to_have_value("50")
+    page.get_by_label("Unit price, Setup Fee").fill("100")
     page.get_by_role("button", name="Add charge").click()
-    expect(page.get_by_label("Charge", exact=True)).to_have_count(2)
-    page.get_by_label("Charge", exact=True).nth(1).select_option(label=str(usage))
-    page.get_by_label("Amount", exact=True).nth(1).fill("12.50")
+    page.get_by_label("Charge, line 2").select_option(label=str(usage))
+    expect(page.get_by_label("Unit price, Data Transfer")).to_have_value("50")
+    page.get_by_label("Unit price, Data Transfer").fill("12.50")
     # The usage line's quantity stays empty.
-    expect(page.get_by_label("Quantity").nth(1)).to_have_value("")
+    expect(page.get_by_label("Quantity, Data Transfer")).to_have_value("")
     expect(page.get_by_test_id("total-amount")).to_have_text("USD 123.75")
 
     page.get_by_role("button", name="Save as draft").click()

@@ -1116,12 +1116,11 @@ def test_service_period_of_a_monthly_charge_in_february_of_a_leap_year(operator)
     assert (item.service_start, item.service_end) == (dt.date(2028, 2, 1), dt.date(2028, 2, 29))
 
 
-@pytest.mark.parametrize("charge_type", [ChargeType.ONE_TIME, ChargeType.USAGE])
-def test_service_period_of_one_time_and_usage_charges_is_the_memo_date(charge_type, operator):
-    charge = ChargeFactory(charge_type=charge_type, charge_model=ChargeModel.PER_UNIT)
+def test_service_period_of_a_one_time_charge_is_the_accounts_current_month(operator):
+    charge = ChargeFactory(charge_type=ChargeType.ONE_TIME)
     memo = charge_memo(account(), [charge_line(charge, "10")], memo_date=MEMO_DATE)
     item = memo.items.get()
-    assert (item.service_start, item.service_end) == (MEMO_DATE, MEMO_DATE)
+    assert (item.service_start, item.service_end) == (dt.date(2025, 3, 1), dt.date(2025, 3, 31))
 
 
 def test_service_period_of_the_default_memo_date_is_todays(operator):
@@ -1130,7 +1129,8 @@ def test_service_period_of_the_default_memo_date_is_todays(operator):
     today = timezone.localdate()
     assert memo.memo_date == today
     item = memo.items.get()
-    assert (item.service_start, item.service_end) == (today, today)
+    assert item.service_start == today.replace(day=1) and item.service_start <= today
+    assert item.service_end >= today
 
 
 def test_a_typed_service_period_is_kept(operator):

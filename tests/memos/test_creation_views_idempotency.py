@@ -107,7 +107,7 @@ def test_another_users_key_is_refused_and_his_memo_is_not_shown(
     memo = Memo.objects.get()
     account = AccountFactory()
     charge = ChargeFactory()
-    data = charge_form_data(account, {"a1": {"charge": charge.pk, "amount": "999"}})
+    data = charge_form_data(account, {"a1": {"charge": charge.pk, "unit_price": "999"}})
     data["idempotency_key"] = "key-1"  # the operator's key
     response = admin_client.post(charges_url("debit"), data)
     assert response.status_code == 200
@@ -132,7 +132,7 @@ def test_the_charges_form_resubmitted_says_already_created_and_other_content_is_
 ):
     charge = ChargeFactory()
     account = AccountFactory()
-    data = charge_form_data(account, {"a1": {"charge": charge.pk, "amount": "10"}})
+    data = charge_form_data(account, {"a1": {"charge": charge.pk, "unit_price": "10"}})
     first = operator_client.post(charges_url(), data)
     memo = Memo.objects.get()
     assert first.status_code == 302
@@ -140,7 +140,7 @@ def test_the_charges_form_resubmitted_says_already_created_and_other_content_is_
     second = operator_client.post(charges_url(), data, follow=True)
     assert second.redirect_chain == [(memo.get_absolute_url(), 302)]
     assert messages_of(second) == [f"Debit memo {memo.number} was already created from this form."]
-    changed = charge_form_data(account, {"a1": {"charge": charge.pk, "amount": "11"}})
+    changed = charge_form_data(account, {"a1": {"charge": charge.pk, "unit_price": "11"}})
     third = operator_client.post(charges_url(), changed)
     assert third.status_code == 200
     assert f"This form was already used to create debit memo {memo.number}" in page_errors(third)
@@ -165,7 +165,9 @@ def test_an_overlong_key_on_the_invoice_form_is_a_form_error(operator_client, in
 def test_an_overlong_key_on_the_charges_form_is_a_form_error(operator_client):
     charge = ChargeFactory()
     data = charge_form_data(
-        AccountFactory(), {"a1": {"charge": charge.pk, "amount": "10"}}, idempotency_key="y" * 500
+        AccountFactory(),
+        {"a1": {"charge": charge.pk, "unit_price": "10"}},
+        idempotency_key="y" * 500,
     )
     response = operator_client.post(charges_url(), data)
     assert response.status_code == 200

@@ -129,14 +129,15 @@ def test_a_1001_item_memo_is_refused_with_the_cap(operator_client):
 
 
 def charges_form(acct, charge, lines: int) -> dict:
-    """`lines` charge lines as the page posts them: 8 fields a line (9 with Tax-Included)."""
+    """`lines` charge lines as the page posts them: 9 fields a line (10 with Tax-Included)."""
     data = header("debit_memo", type="debit", account=acct.number, auto_pay="on")
     keys = [f"l{index}" for index in range(lines)]
     data["line"] = keys
     for key in keys:
         for name, value in {
             "charge": charge.pk,
-            "amount": "2.00",
+            "unit_price": "2.00",
+            "prefilled": "",
             "quantity": "",
             "service_start": "",
             "service_end": "",
@@ -151,7 +152,7 @@ def test_a_200_line_charges_memo_is_created_through_the_page(operator_client):
     acct, charge = account(), ChargeFactory(charge_type="one_time")
     url = reverse("memos:memo_create") + "?type=debit"
     data = charges_form(acct, charge, 200)
-    assert field_count(data) == 1610
+    assert field_count(data) == 1810
     preview = operator_client.post(url, {**data, "preview": "1"}, headers={"HX-Request": "true"})
     assert preview.status_code == 200
     assert 'data-testid="total-amount">USD 440.00' in preview.content.decode()
@@ -166,10 +167,10 @@ def test_a_1001_line_charges_memo_is_refused_with_the_cap(operator_client):
     the service to be refused by name (and not by a 400 from the request parser)."""
     acct, charge = account(), ChargeFactory(charge_type="one_time")
     data = charges_form(acct, charge, 1001)
-    # With every Tax-Included box ticked: 9 fields a line.
+    # With every Tax-Included box ticked: 10 fields a line.
     for key in data["line"]:
         data[f"line-{key}-tax_included"] = "on"
-    assert field_count(data) == 9019
+    assert field_count(data) == 10020
     assert field_count(data) + 1 <= settings.DATA_UPLOAD_MAX_NUMBER_FIELDS  # + "preview"
     response = operator_client.post(reverse("memos:memo_create") + "?type=debit", data)
     assert response.status_code == 200

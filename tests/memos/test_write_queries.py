@@ -255,7 +255,7 @@ def test_the_create_from_charges_page_runs_the_same_statements_for_10_and_200_li
         }
         for n in range(count):
             data[f"line-l{n}-charge"] = charges[n % len(charges)].pk
-            data[f"line-l{n}-amount"] = str(10 + n)
+            data[f"line-l{n}-unit_price"] = str(10 + n)
 
         def post():
             response = operator_client.post(reverse("memos:memo_create") + "?type=credit", data)
@@ -283,7 +283,7 @@ def test_the_live_totals_of_the_charges_page_run_the_same_statements(operator_cl
         }
         for n in range(count):
             data[f"line-l{n}-charge"] = charges[n % len(charges)].pk
-            data[f"line-l{n}-amount"] = str(10 + n)
+            data[f"line-l{n}-unit_price"] = str(10 + n)
 
         def post():
             response = operator_client.post(

@@ -33,7 +33,7 @@ def create_from_charges(
             "idempotency_key": uuid.uuid4().hex,
             "line": key,
             f"line-{key}-charge": str(charge.pk),
-            f"line-{key}-amount": str(amount),
+            f"line-{key}-unit_price": str(amount),
         },
     )
 
