@@ -39,6 +39,7 @@ from billing.models import (
     InvoiceStatus,
     NumberSeries,
 )
+from billing.models.fields import money_sum
 from billing.money import ZERO, format_money, money_label, quantum, validate_money
 from billing.numbering import next_number
 from billing.services import ensure_open_period
@@ -501,8 +502,8 @@ def unapply_credit_memo(
         ],
         sign=-1,
     )
-    type(doc).objects.filter(pk=doc.pk).update(balance=F("balance") + amount)
-    Memo.objects.filter(pk=memo.pk).update(applied_amount=F("applied_amount") - amount)
+    type(doc).objects.filter(pk=doc.pk).update(balance=money_sum(F("balance"), amount))
+    Memo.objects.filter(pk=memo.pk).update(applied_amount=money_sum(F("applied_amount"), -amount))
     message = f"Unapplied {money_label(amount, currency)} from {doc.number}"
     record_event(
         memo,
@@ -588,7 +589,7 @@ def refund_credit_memo(
         comment=comment,
         created_by=_user(actor),
     )
-    Memo.objects.filter(pk=memo.pk).update(refund_amount=F("refund_amount") + amount)
+    Memo.objects.filter(pk=memo.pk).update(refund_amount=money_sum(F("refund_amount"), amount))
     record_event(
         memo,
         MemoEvent.Kind.REFUNDED,

@@ -1903,3 +1903,19 @@ def test_the_reversal_application_cannot_be_unapplied(acct, billing_admin):
         unapply_credit_memo(
             application=application, effective_date=fresh(debit).memo_date, actor=billing_admin
         )
+
+
+def test_unapplying_cents_after_whole_amounts_is_exact_on_every_database():
+    """Found by the stateful suite on SQLite (binary floats): an item applied 10.01, then 10.00
+    unapplied, held 0.00999999999999979; unapplying the last 0.01 went below zero and the
+    database refused it (a 500). Amounts moved in place are rounded to the stored places."""
+    acct = account()
+    credit = credit_on(acct, "80")
+    first, second = invoice_on(acct, "50"), invoice_on(acct, "50")
+    cents, whole = apply(credit, to_invoice(first, "10.01"), to_invoice(second, "10.00"))
+    unapply_credit_memo(application=whole, effective_date=ON, actor=None)
+    unapply_credit_memo(application=cents, effective_date=ON, actor=None)
+    credit = fresh(credit)
+    assert (credit.applied_amount, credit.unapplied_amount) == (D(0), D(80))
+    assert MemoItem.objects.filter(memo=credit, applied_amount=0).count() == 1
+    assert_invariants(credit, first, second)
