@@ -44,6 +44,7 @@ from memos.views.creation import (
     tax_mode,
     totals,
     typed_tax,
+    wants_post,
     without,
 )
 
@@ -158,6 +159,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
                 row.live = True
             preview = self.preview(account, header, rows)
             return self.render(account_form, header, rows, partial="preview", preview=preview)
+        post = wants_post(request)
         page_errors: list[str] = []
         if not rows:
             page_errors.append("Add at least one charge.")
@@ -171,7 +173,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
             except ValidationError as exc:
                 page_errors = spread_errors(exc, header, rows)
             else:
-                return respond_created(request, memo)
+                return respond_created(request, memo, post=post)
         preview = self.preview(account, header, rows)
         return self.render(account_form, header, rows, page_errors=page_errors, preview=preview)
 
@@ -282,6 +284,7 @@ class MemoFromChargesCreateView(PermissionMixin, View):
             "rows": list(rows.values()),
             "page_errors": without(page_errors, preview),
             "preview": preview or totals(rows.values(), []),
+            "can_post": self.request.user.has_perm(perms.PROCESS_MEMO),
         }
         return self.respond(context, partial=partial)
 

@@ -196,3 +196,34 @@ def test_the_page_has_no_violation_as_each_role_that_opens_it_with_errors_shown(
         assert not found, "\n".join(found)
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_url("**/login/")
+
+
+def test_save_and_post_a_memo_from_charges(page, sign_in, operator):
+    account = AccountFactory(name="Globex", bill_cycle_day=1)
+    platform, _ = catalog()
+    sign_in(operator)
+    open_form(page, account)
+    page.get_by_label("Charge, line 1").select_option(label=str(platform))
+    expect(page.get_by_label("Unit price, Platform Subscription")).to_have_value("1500")
+    page.get_by_role("button", name="Save and post").click()
+    expect(page.get_by_role("status")).to_contain_text("was created and posted")
+    assert Memo.objects.get().status == "posted"
+
+
+def test_at_768_px_the_charge_inputs_stay_on_screen(page, sign_in, operator):
+    account = AccountFactory(name="Globex", bill_cycle_day=1)
+    platform, api = catalog()
+    page.set_viewport_size({"width": 768, "height": 900})
+    sign_in(operator)
+    open_form(page, account)
+    page.get_by_label("Charge, line 1").select_option(label=str(platform))
+    page.get_by_role("button", name="Add charge").click()
+    page.get_by_label("Charge, line 2").select_option(label=str(api))
+    expect(page.get_by_label("Unit price, API Calls")).to_have_value("0.0125")
+    for field in page.locator("[name$=-unit_price], [name$=-quantity]").all():
+        box = field.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 768, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768
+    page.get_by_label("Quantity, API Calls").fill("1003")
+    expect(page.get_by_test_id("row-amount").nth(1)).to_have_text("12.54")
+    assert violations(page) == []

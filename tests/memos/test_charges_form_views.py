@@ -225,3 +225,35 @@ def test_a_rule_of_the_service_marks_the_figure_it_is_about(operator_client, pla
     assert "Amount is 0" in element(html, "row-line-b2-errors")
     price = re.search(r'<input[^>]+name="line-b2-unit_price"[^>]*>', html).group(0)
     assert 'aria-invalid="true"' in price
+
+
+def test_save_and_post_creates_and_posts_a_memo_from_charges(operator_client, platform):
+    account = AccountFactory()
+    html = operator_client.get(url() + f"&account={account.number}").content.decode()
+    assert 'data-testid="save-and-post"' in html
+    lines = {"a1": {"charge": platform.pk, "unit_price": "40", "quantity": "1"}}
+    data = {**form_data(account, lines), "action": "post"}
+    response = operator_client.post(url(), data, follow=True)
+    memo = Memo.objects.get()
+    assert memo.status == "posted"
+    assert f"Credit memo {memo.number} was created and posted." in response.content.decode()
+
+
+def test_save_and_post_on_charges_needs_the_permission_to_post(client, platform):
+    from django.contrib.auth.models import Permission
+
+    from billing.factories import UserFactory
+
+    creator = UserFactory(username="creator")
+    creator.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_account", "view_memo", "create_memo_from_charges"]
+        )
+    )
+    client.force_login(creator)
+    account = AccountFactory()
+    assert 'data-testid="save-and-post"' not in client.get(url()).content.decode()
+    lines = {"a1": {"charge": platform.pk, "unit_price": "40", "quantity": "1"}}
+    data = {**form_data(account, lines), "action": "post"}
+    assert client.post(url(), data).status_code == 403
+    assert not Memo.objects.exists()
