@@ -50,7 +50,10 @@ def statements(captured: CaptureQueriesContext) -> list[str]:
 
 
 def shape(sql: str) -> str:
-    """A statement's verb and table, without its values (and savepoints without their names)."""
+    """A statement's verb and table, without its values (and savepoints without their names;
+    an executemany, one statement, without Django's "N times: " prefix)."""
+    sql = re.sub(r"^\d+ times: ", "", sql)
+    sql = re.sub(r" AS \(.*?\) UPDATE", " AS (...) UPDATE", sql)  # an update's values
     return re.sub(r'"s\d+_x\d+"', '"savepoint"', re.sub(r"\s+", " ", sql))[:60]
 
 
