@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from billing.models import BillingPeriod
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -17,9 +13,10 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def period_containing(day: dt.date, period: BillingPeriod) -> tuple[dt.date, dt.date]:
-    """The calendar month/quarter/year containing `day`, as (first day, last day)."""
-    months = period.months
+def period_containing(day: dt.date, months: int) -> tuple[dt.date, dt.date]:
+    """The calendar period of `months` months (1, 3, 12: month, quarter, year) containing `day`,
+    as (first day, last day). Plain numbers in, so billing.models can use it (and this module
+    needs nothing of billing)."""
     first_month = (day.month - 1) // months * months + 1
     start = dt.date(day.year, first_month, 1)
     end = add_months(start, months) - dt.timedelta(days=1)

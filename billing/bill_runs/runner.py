@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -267,9 +268,16 @@ def _finish_chunk(chunk: BillRunChunk, result: ChunkResult, *, failures) -> None
 
 
 # --- Working and finishing ------------------------------------------------------------------------
-def work(bill_run_id: int, worker_id: str | None = None, *, max_chunks: int | None = None) -> int:
+def work(
+    bill_run_id: int,
+    worker_id: str | None = None,
+    *,
+    max_chunks: int | None = None,
+    on_completed: Callable[[BillRun], None] | None = None,
+) -> int:
     """Claim and bill chunks of the run until none is left (or `max_chunks` are done); finish
-    the run when every chunk is done. Returns the number of chunks billed."""
+    the run when every chunk is done (finish_if_done, with `on_completed`). Returns the number
+    of chunks billed."""
     worker_id = worker_id or new_worker_id()
     done = 0
     while max_chunks is None or done < max_chunks:
@@ -281,16 +289,18 @@ def work(bill_run_id: int, worker_id: str | None = None, *, max_chunks: int | No
             break
         if process_chunk(chunk_id, worker_id):
             done += 1
-    finish_if_done(bill_run_id)
+    finish_if_done(bill_run_id, on_completed=on_completed)
     return done
 
 
-def finish_if_done(bill_run_id: int) -> BillRun | None:
+def finish_if_done(
+    bill_run_id: int, *, on_completed: Callable[[BillRun], None] | None = None
+) -> BillRun | None:
     """Processing -> Completed (or Error when no account could be billed) once every chunk is
     done. The counts are recounted from the documents, so they are exact whatever retries
-    happened. With auto-post the run moves on to PostInProgress."""
-    from billing.bill_runs import services
-
+    happened. `on_completed(run)` runs in the same transaction, the run locked: billing.tasks
+    passes the hook that moves an auto-post run on to PostInProgress (the engine knows nothing
+    of tasks)."""
     with transaction.atomic():
         run = BillRun.objects.select_for_update().get(pk=bill_run_id)
         if run.status != BillRunStatus.PROCESSING:
@@ -309,8 +319,8 @@ def finish_if_done(bill_run_id: int) -> BillRun | None:
         run.status = BillRunStatus.ERROR if failed_all else BillRunStatus.COMPLETED
         run.finished_at = timezone.now()
         run.save()
-        if run.status == BillRunStatus.COMPLETED and run.auto_post:
-            services.request_post(bill_run=run, actor=run.created_by)
+        if run.status == BillRunStatus.COMPLETED and on_completed is not None:
+            on_completed(run)
     return run
 
 

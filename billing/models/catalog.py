@@ -7,6 +7,8 @@ import datetime as dt
 from django.db import models
 from django.db.models import Q
 
+from billing.periods import period_containing
+
 from .fields import PriceField
 from .reference import Currency, TaxCode
 
@@ -89,10 +91,8 @@ class Charge(models.Model):
 
     def current_period(self, today: dt.date) -> tuple[dt.date, dt.date]:
         """The billing period containing `today` (recurring), else the day itself."""
-        from billing.periods import period_containing
-
         if self.charge_type == ChargeType.RECURRING:
-            return period_containing(today, BillingPeriod(self.billing_period))
+            return period_containing(today, BillingPeriod(self.billing_period).months)
         return today, today
 
 
