@@ -28,7 +28,7 @@ from memos.services.common import resolve_reason_code
 BILL_RUN_REASON = "Negative Periodic Charges"
 
 
-# The columns of a generated item, in the order BillRunLine.values gives them.
+# The columns of a generated item, in the order billing.bill_runs.chunk gives their values.
 ITEM_FIELDS = [
     "charge_id",
     "subscription_charge_id",
