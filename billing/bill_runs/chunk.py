@@ -1,9 +1,12 @@
 """Bill a chunk of accounts: a fixed number of set-based statements, whatever the chunk's size.
 
-Reads: the accounts, their due subscription charges (locked), their unbilled usage totals and
-the tax rates. Writes: a bulk insert of billed periods, set-based updates of usage records and
-charged-through dates, then bulk inserts of invoices, items and credit memos. The numbering
-counters are taken once each, last, so the counter rows stay locked for the shortest time.
+Reads: the accounts' due subscription charges (locked, as plain values), their charges, their
+unbilled usage totals and the tax rates. Writes, as plain tuples through billing/bulk.py (COPY on
+PostgreSQL): the billed periods, one UPDATE of the usage records and one of the charged-through
+dates, the invoice and credit memo items (and the memos' Created events), then the invoices and
+the credit memos. Their ids are reserved up front, so every row can be built before the numbered
+documents exist (Django's foreign keys are checked at commit); the numbering counters are taken
+last, once each, so the counter rows stay locked for the shortest time.
 
 Why the usage total cannot miss a record: the subscription charge rows are locked FOR UPDATE
 first, and inserting a usage record takes a key-share lock on its charge, so no usage for these
@@ -12,29 +15,20 @@ charges can be committed between the total and the update that marks the records
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db.models import (
-    Case,
-    Count,
-    DateField,
-    F,
-    IntegerField,
-    Max,
-    Min,
-    Q,
-    Sum,
-    Value,
-    When,
-)
+from django.db.models import Count, F, Max, Min, Q, Sum
 
 from billing.bill_runs.rating import DueLine, UsageTotal, rate_charge
-from billing.bill_runs.rules import AccountDocuments, split_documents
+from billing.bill_runs.rules import split_documents
+from billing.bulk import insert_rows, reserve_ids, update_from_rows
 from billing.models import (
-    Account,
     BilledPeriod,
     BillRun,
+    Charge,
     ChargeType,
     Invoice,
     InvoiceItem,
@@ -45,11 +39,16 @@ from billing.models import (
     UsageRecord,
 )
 from billing.money import ZERO
-from billing.numbering import allocate_numbers
+from billing.numbering import allocate_series
 from billing.services import DEFAULT_PAYMENT_TERM
 from billing.tax import RateBook
-from memos.models import MemoItem
-from memos.services.bill_runs import CreditMemoDraft, create_bill_run_credit_memos
+from memos.models import Memo
+from memos.services.bill_runs import (
+    ITEM_FIELDS,
+    CreditMemoDraft,
+    write_credit_memo_items,
+    write_credit_memos,
+)
 
 
 @dataclass
@@ -81,53 +80,109 @@ def bill_accounts(
 ) -> ChunkResult:
     """Bill `account_ids` for `bill_run`; call inside the chunk's transaction."""
     target = bill_run.target_date
-    accounts = {a.pk: a for a in Account.objects.filter(pk__in=account_ids)}
     sub_charges = _due_sub_charges(bill_run, account_ids)
     usage = _usage_totals(bill_run, account_ids) if bill_run.include_usage else {}
     rates = RateBook(bill_run.invoice_date)
 
     lines_by_account: dict[int, list[DueLine]] = defaultdict(list)
-    charged_through: list[SubscriptionCharge] = []
+    charged_through: list[tuple[int, dt.date]] = []
     for sc in sub_charges:
-        account = accounts[sc.subscription.account_id]
+        account = sc.subscription.account_id
         rated = rate_charge(
-            sc, target_date=target, usage=usage.get(sc.pk), tax=rates, currency=account.currency_id
+            sc, target_date=target, usage=usage.get(sc.pk), tax=rates, currency=sc.currency_id
         )
         if rated.lines:
-            lines_by_account[account.pk] += rated.lines
-            sc.charged_through_date = rated.charged_through
-            charged_through.append(sc)
+            lines_by_account[account] += rated.lines
+            charged_through.append((sc.pk, rated.charged_through))
+    result = ChunkResult(accounts=len(set(account_ids)))
+    if not lines_by_account:
+        return result
     documents = {
-        account_id: split_documents(lines, rule) for account_id, lines in lines_by_account.items()
+        account: split_documents(lines, rule) for account, lines in lines_by_account.items()
     }
-    if not documents:
-        return ChunkResult(accounts=len(accounts))
+    currency = {sc.subscription.account_id: sc.currency_id for sc in sub_charges}
 
-    periods = _insert_billed_periods(bill_run, lines_by_account)
+    lines = [line for lines in lines_by_account.values() for line in lines]
+    billed = [(account, docs) for account, docs in documents.items() if docs.invoice_lines]
+    credited = [(account, docs) for account, docs in documents.items() if docs.credit_lines]
+    period_ids, invoice_ids, memo_ids = reserve_ids(
+        (BilledPeriod, len(lines)), (Invoice, len(billed)), (Memo, len(credited))
+    )
+    periods = {id(line): pk for line, pk in zip(lines, period_ids, strict=True)}
+    invoice_of = {account: pk for (account, _), pk in zip(billed, invoice_ids, strict=True)}
+
+    _insert_billed_periods(bill_run, lines, periods)
     if usage:
-        _mark_usage_billed(bill_run, lines_by_account, periods, usage)
-    _advance_charged_through(charged_through)
+        _mark_usage_billed(bill_run, lines, periods, usage)
+    update_from_rows(SubscriptionCharge, "id", ["charged_through_date"], charged_through)
+    insert_rows(
+        InvoiceItem,
+        ["invoice_id", "sort_order", *ITEM_FIELDS],
+        (
+            (invoice_of[account], index, *_item(line, 1, periods))
+            for account, docs in billed
+            for index, line in enumerate(docs.invoice_lines, start=1)
+        ),
+    )
+    drafts = [
+        CreditMemoDraft(
+            memo_id=memo_id,
+            account_id=account,
+            currency_id=currency[account],
+            coupled_invoice_id=invoice_of[account] if docs.coupled else None,
+            items=[_item(line, -1, periods) for line in docs.credit_lines],
+        )
+        for (account, docs), memo_id in zip(credited, memo_ids, strict=True)
+    ]
+    write_credit_memo_items(bill_run=bill_run, drafts=drafts)
+
     # The documents last: they take the numbering counters, held until the chunk commits.
-    invoices = _insert_invoices(bill_run, accounts, documents, periods)
-    memos = create_bill_run_credit_memos(
+    numbers = allocate_series(
+        {NumberSeries.Key.INVOICE: len(billed), NumberSeries.Key.CREDIT_MEMO: len(drafts)}
+    )
+    result.invoices = len(billed)
+    result.zero_total_invoices = _insert_invoices(
+        bill_run, billed, invoice_of, currency, numbers[NumberSeries.Key.INVOICE]
+    )
+    result.credit_memos = write_credit_memos(
         bill_run=bill_run,
-        drafts=_credit_memo_drafts(accounts, documents, invoices, periods),
+        drafts=drafts,
+        numbers=numbers[NumberSeries.Key.CREDIT_MEMO],
         reason_code=reason_code,
     )
-    return ChunkResult(
-        accounts=len(accounts),
-        invoices=len(invoices),
-        credit_memos=len(memos),
-        zero_total_invoices=sum(1 for invoice in invoices.values() if invoice.amount == 0),
-    )
+    return result
 
 
-def _due_sub_charges(bill_run: BillRun, account_ids: list[int]) -> list[SubscriptionCharge]:
+@dataclass(slots=True)
+class DueSubscription:
+    """What billing reads of a charge's subscription."""
+
+    number: str
+    account_id: int
+    end_date: dt.date | None
+
+
+@dataclass(slots=True)
+class DueCharge:
+    """A due subscription charge as the chunk reads it: plain values, with the attributes
+    rating reads of a SubscriptionCharge (its Charge is a model instance, shared)."""
+
+    pk: int
+    start_date: dt.date
+    end_date: dt.date | None
+    charged_through_date: dt.date | None
+    quantity: Decimal
+    price: Decimal
+    charge: Charge
+    subscription: DueSubscription
+    currency_id: str
+
+
+def _due_sub_charges(bill_run: BillRun, account_ids: list[int]) -> list[DueCharge]:
     """The accounts' charges that may owe something by the target date, locked."""
     target = bill_run.target_date
-    charges = list(
+    rows = list(
         SubscriptionCharge.objects.select_for_update(of=("self",))
-        .select_related("subscription", "charge__tax_code")
         .filter(
             subscription__account_id__in=account_ids,
             charge__charge_type__in=included_charge_types(bill_run),
@@ -140,9 +195,30 @@ def _due_sub_charges(bill_run: BillRun, account_ids: list[int]) -> list[Subscrip
         # Locked by id, as every other writer of charges locks them (no deadlocks); the
         # documents list them by subscription.
         .order_by("pk")
+        .values_list(
+            "pk",
+            "start_date",
+            "end_date",
+            "charged_through_date",
+            "quantity",
+            "price",
+            "charge_id",
+            "subscription__number",
+            "subscription__account_id",
+            "subscription__end_date",
+            "subscription__account__currency_id",
+        )  # fmt: skip
     )
-    charges.sort(key=lambda sc: (sc.subscription.account_id, sc.subscription.number, sc.pk))
-    return charges
+    # A run bills a handful of charges for thousands of accounts: read each once.
+    charges = Charge.objects.select_related("tax_code").in_bulk({row[6] for row in rows})
+    due = [
+        DueCharge(pk, start, end, through, quantity, price, charges[charge_id],
+                  DueSubscription(number, account_id, sub_end), currency)
+        for (pk, start, end, through, quantity, price, charge_id, number, account_id, sub_end,
+             currency) in rows
+    ]  # fmt: skip
+    due.sort(key=lambda sc: (sc.subscription.account_id, sc.subscription.number, sc.pk))
+    return due
 
 
 def _usage_totals(bill_run: BillRun, account_ids: list[int]) -> dict[int, UsageTotal]:
@@ -178,118 +254,83 @@ def _unbilled_usage(bill_run: BillRun):
     )
 
 
-def _insert_billed_periods(bill_run, lines_by_account) -> dict[int, BilledPeriod]:
-    """One row per billed charge period; the unique constraint refuses a period billed before."""
-    periods = {}
-    for lines in lines_by_account.values():
-        for line in lines:
-            periods[id(line)] = BilledPeriod(
-                subscription_charge_id=line.sub_charge.pk,
-                period_start=line.period_start,
-                period_end=line.period_end,
-                bill_run=bill_run,
-            )
-    BilledPeriod.objects.bulk_create(periods.values())
-    return periods
+def _insert_billed_periods(bill_run, lines: list[DueLine], periods) -> None:
+    """One row per billed charge period (ids reserved: `periods` by id(line)); the unique
+    constraint refuses a period billed before."""
+    insert_rows(
+        BilledPeriod,
+        ["id", "subscription_charge_id", "period_start", "period_end", "bill_run_id"],
+        (
+            (periods[id(line)], line.sub_charge.pk, line.period_start, line.period_end, bill_run.pk)
+            for line in lines
+        ),
+    )
 
 
-def _line_fields(line: DueLine, sign: int, periods) -> dict:
+EXCLUSIVE = TaxMode.EXCLUSIVE.value
+
+
+def _item(line: DueLine, sign: int, periods) -> tuple:
+    """The values of memos.services.bill_runs.ITEM_FIELDS for `line` (sign -1: a credit memo's
+    item)."""
     charge = line.sub_charge.charge
-    return {
-        "charge": charge,
-        "subscription_charge": line.sub_charge,
-        "billed_period": periods[id(line)],
-        "charge_name": charge.name,
-        "description": line.description,
-        "service_start": line.service_start,
-        "service_end": line.service_end,
-        "quantity": line.quantity,
-        "unit_of_measure": charge.unit_of_measure,
-        "unit_price": sign * line.unit_price,
-        "amount_excl_tax": sign * line.amount_excl_tax,
-        "tax_code": line.tax_code,
-        "tax_mode": TaxMode.EXCLUSIVE,
-        "tax_amount": sign * line.tax_amount,
-        "amount": sign * line.amount,
-    }
+    return (
+        charge.pk,
+        line.sub_charge.pk,
+        periods[id(line)],
+        charge.name,
+        line.description,
+        line.service_start,
+        line.service_end,
+        line.quantity,
+        charge.unit_of_measure,
+        sign * line.unit_price,
+        sign * line.amount_excl_tax,
+        line.tax_code.pk if line.tax_code is not None else None,
+        EXCLUSIVE,
+        sign * line.tax_amount,
+        sign * line.amount,
+    )
 
 
-def _insert_invoices(bill_run, accounts, documents: dict[int, AccountDocuments], periods):
-    billed = [(account_id, docs) for account_id, docs in documents.items() if docs.invoice_lines]
-    if not billed:
-        return {}
-    numbers = allocate_numbers(NumberSeries.Key.INVOICE, len(billed))
-    invoices = {}
-    for (account_id, docs), number in zip(billed, numbers, strict=True):
-        account = accounts[account_id]
+def _insert_invoices(bill_run, billed, invoice_ids, currency, numbers) -> int:
+    """Insert the invoices (their items are in already) numbered `numbers`. Returns how many
+    total zero."""
+    due_date = bill_run.invoice_date + DEFAULT_PAYMENT_TERM
+    rows, zero = [], 0
+    for (account, docs), number in zip(billed, numbers, strict=True):
         net = sum((line.amount_excl_tax for line in docs.invoice_lines), ZERO)
         tax = sum((line.tax_amount for line in docs.invoice_lines), ZERO)
-        invoices[account_id] = Invoice(
-            number=number,
-            account=account,
-            currency_id=account.currency_id,
-            invoice_date=bill_run.invoice_date,
-            due_date=bill_run.invoice_date + DEFAULT_PAYMENT_TERM,
-            amount_excl_tax=net,
-            tax_amount=tax,
-            amount=net + tax,
-            bill_run=bill_run,
-        )
-    Invoice.objects.bulk_create(invoices.values())
-    InvoiceItem.objects.bulk_create(
-        InvoiceItem(
-            invoice=invoices[account_id], sort_order=index, **_line_fields(line, 1, periods)
-        )
-        for account_id, docs in billed
-        for index, line in enumerate(docs.invoice_lines, start=1)
-    )
-    return invoices
+        zero += net + tax == 0
+        rows.append(
+            (invoice_ids[account], number, account, currency[account], bill_run.invoice_date,
+             due_date, net, tax, net + tax, bill_run.pk)
+        )  # fmt: skip
+    insert_rows(
+        Invoice,
+        ["id", "number", "account_id", "currency_id", "invoice_date", "due_date",
+         "amount_excl_tax", "tax_amount", "amount", "bill_run_id"],
+        rows,
+    )  # fmt: skip
+    return zero
 
 
-def _credit_memo_drafts(accounts, documents, invoices, periods) -> list[CreditMemoDraft]:
-    return [
-        CreditMemoDraft(
-            account=accounts[account_id],
-            coupled_invoice=invoices[account_id] if docs.coupled else None,
-            items=[
-                MemoItem(sort_order=index, **_line_fields(line, -1, periods))
-                for index, line in enumerate(docs.credit_lines, start=1)
-            ],
-        )
-        for account_id, docs in documents.items()
-        if docs.credit_lines
-    ]
-
-
-def _mark_usage_billed(bill_run: BillRun, lines_by_account, periods, usage) -> None:
+def _mark_usage_billed(bill_run: BillRun, lines: list[DueLine], periods, usage) -> None:
     """Point the usage records just totalled at the period that billed them: one UPDATE with
-    the period ids the chunk already has (a subquery per record would scan the run's periods)."""
-    period_of = {
-        line.sub_charge.pk: periods[id(line)].pk
-        for lines in lines_by_account.values()
-        for line in lines
-        if line.sub_charge.pk in usage
-    }
-    if not period_of:
-        return
-    _unbilled_usage(bill_run).filter(subscription_charge_id__in=period_of).update(
-        billed_period_id=Case(
-            *(When(subscription_charge_id=sc, then=Value(pk)) for sc, pk in period_of.items()),
-            output_field=IntegerField(),
-        )
-    )
-
-
-def _advance_charged_through(sub_charges: list[SubscriptionCharge]) -> None:
-    """One UPDATE, grouped by the new date (a run moves most charges to a handful of dates)."""
-    if not sub_charges:
-        return
-    by_date: dict = defaultdict(list)
-    for sc in sub_charges:
-        by_date[sc.charged_through_date].append(sc.pk)
-    SubscriptionCharge.objects.filter(pk__in=[sc.pk for sc in sub_charges]).update(
-        charged_through_date=Case(
-            *(When(pk__in=ids, then=Value(day)) for day, ids in by_date.items()),
-            output_field=DateField(),
-        )
+    the period ids the chunk already has and each charge's last billable day (the target date,
+    or the charge's or its subscription's end if earlier), the records _unbilled_usage totalled."""
+    rows = []
+    for line in lines:
+        sc = line.sub_charge
+        if sc.pk in usage:
+            ends = (bill_run.target_date, sc.end_date, sc.subscription.end_date)
+            last_day = min(day for day in ends if day is not None)
+            rows.append((sc.pk, periods[id(line)], last_day))
+    update_from_rows(
+        UsageRecord,
+        "subscription_charge",
+        ["billed_period"],
+        rows,
+        compare=("usage_date",),
+        where="t.billed_period_id IS NULL AND t.usage_date <= v.c0",
     )

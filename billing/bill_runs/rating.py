@@ -77,7 +77,9 @@ def rate_charge(
     tax,
     currency,
 ) -> Rated:
-    """Every line `sc` owes up to `target_date`. `tax` is a billing.tax.RateBook."""
+    """Every line `sc` owes up to `target_date`. `tax` is a billing.tax.RateBook. `sc` is a
+    SubscriptionCharge or anything with the same attributes (a bill-run chunk passes its
+    billing.bill_runs.chunk.DueCharge: plain values read without model instances)."""
     charge = sc.charge
     if charge.charge_type == ChargeType.RECURRING:
         periods = _recurring_periods(sc, target_date)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -137,40 +138,35 @@ class LeaseLost(Exception):
     """Another worker took the chunk over, or it is done: stop working on it."""
 
 
-def _hold_lease(chunk_id: int, worker_id: str) -> BillRunChunk:
-    """Lock the chunk and check it is still ours; renew the lease. Inside a transaction.
+def _hold_lease(chunk_id: int, worker_id: str) -> None:
+    """Check the chunk is still ours and renew its lease, locking its row: one UPDATE, inside
+    the chunk's transaction (a worker that took the chunk over, or finished it, makes it match
+    nothing: LeaseLost).
 
-    Only the chunk's row: the chunk model's default ordering (by bill run) would join the run
-    and lock its row FOR UPDATE for the whole chunk transaction, so the run's workers would
-    take turns instead of billing side by side."""
-    chunk = (
-        BillRunChunk.objects.select_for_update(of=("self",))
-        .filter(pk=chunk_id, status=ChunkStatus.RUNNING, lease_owner=worker_id)
-        .order_by()
-        .first()
-    )
-    if chunk is None:
+    Only the chunk's row: locking the run's row for the whole chunk transaction would make the
+    run's workers take turns instead of billing side by side."""
+    renewed = BillRunChunk.objects.filter(
+        pk=chunk_id, status=ChunkStatus.RUNNING, lease_owner=worker_id
+    ).update(lease_expires_at=timezone.now() + lease_duration())
+    if not renewed:
         raise LeaseLost(chunk_id)
-    BillRunChunk.objects.filter(pk=chunk_id).update(
-        lease_expires_at=timezone.now() + lease_duration()
-    )
-    return chunk
 
 
 # --- Billing a chunk ------------------------------------------------------------------------------
-def process_chunk(chunk_id: int, worker_id: str) -> bool:
+def process_chunk(chunk_id: int, worker_id: str, *, reason_code=None) -> bool:
     """Bill a chunk this worker has leased. The whole chunk is one transaction; if it fails it
     is redone account by account, so the failing accounts are recorded and the rest billed.
-    Returns False if the lease was lost on the way."""
+    Returns False if the lease was lost on the way. `reason_code`: the credit memos' (a worker
+    reads it once for all its chunks)."""
     chunk = BillRunChunk.objects.select_related("bill_run").get(pk=chunk_id)
     run = chunk.bill_run
     if chunk.attempts > MAX_CHUNK_ATTEMPTS:
         return _give_up(chunk, worker_id)
     rule = run.generation_rule
-    reason_code = bill_run_reason_code()
+    reason_code = reason_code or bill_run_reason_code()
     try:
         with transaction.atomic():
-            chunk = _hold_lease(chunk_id, worker_id)
+            _hold_lease(chunk_id, worker_id)
             result = bill_accounts(
                 bill_run=run, account_ids=chunk.account_ids, rule=rule, reason_code=reason_code
             )
@@ -199,7 +195,7 @@ def process_chunk(chunk_id: int, worker_id: str) -> bool:
                 logger.exception("Bill run %s could not bill account %s", run, account_id)
     try:
         with transaction.atomic():
-            chunk = _hold_lease(chunk_id, worker_id)
+            _hold_lease(chunk_id, worker_id)
             _finish_chunk(chunk, result, failures=failures)
     except LeaseLost:
         return False
@@ -215,7 +211,7 @@ def _give_up(chunk: BillRunChunk, worker_id: str) -> bool:
     )
     try:
         with transaction.atomic():
-            chunk = _hold_lease(chunk.pk, worker_id)
+            _hold_lease(chunk.pk, worker_id)
             # Accounts billed one by one before the workers died keep their documents.
             mine = {"bill_run_id": chunk.bill_run_id, "account_id__in": chunk.account_ids}
             billed = set(Invoice.objects.filter(**mine).values_list("account_id", flat=True)) | set(
@@ -267,11 +263,19 @@ def _finish_chunk(chunk: BillRunChunk, result: ChunkResult, *, failures) -> None
 
 
 # --- Working and finishing ------------------------------------------------------------------------
-def work(bill_run_id: int, worker_id: str | None = None, *, max_chunks: int | None = None) -> int:
+def work(
+    bill_run_id: int,
+    worker_id: str | None = None,
+    *,
+    max_chunks: int | None = None,
+    on_completed: Callable[[BillRun], None] | None = None,
+) -> int:
     """Claim and bill chunks of the run until none is left (or `max_chunks` are done); finish
-    the run when every chunk is done. Returns the number of chunks billed."""
+    the run when every chunk is done (finish_if_done, with `on_completed`). Returns the number
+    of chunks billed."""
     worker_id = worker_id or new_worker_id()
     done = 0
+    reason_code = None
     while max_chunks is None or done < max_chunks:
         status = BillRun.objects.filter(pk=bill_run_id).values_list("status", flat=True).first()
         if status != BillRunStatus.PROCESSING:
@@ -279,18 +283,21 @@ def work(bill_run_id: int, worker_id: str | None = None, *, max_chunks: int | No
         chunk_id = claim_chunk(bill_run_id, worker_id)
         if chunk_id is None:
             break
-        if process_chunk(chunk_id, worker_id):
+        reason_code = reason_code or bill_run_reason_code()
+        if process_chunk(chunk_id, worker_id, reason_code=reason_code):
             done += 1
-    finish_if_done(bill_run_id)
+    finish_if_done(bill_run_id, on_completed=on_completed)
     return done
 
 
-def finish_if_done(bill_run_id: int) -> BillRun | None:
+def finish_if_done(
+    bill_run_id: int, *, on_completed: Callable[[BillRun], None] | None = None
+) -> BillRun | None:
     """Processing -> Completed (or Error when no account could be billed) once every chunk is
     done. The counts are recounted from the documents, so they are exact whatever retries
-    happened. With auto-post the run moves on to PostInProgress."""
-    from billing.bill_runs import services
-
+    happened. `on_completed(run)` runs in the same transaction, the run locked: billing.tasks
+    passes the hook that moves an auto-post run on to PostInProgress (the engine knows nothing
+    of tasks)."""
     with transaction.atomic():
         run = BillRun.objects.select_for_update().get(pk=bill_run_id)
         if run.status != BillRunStatus.PROCESSING:
@@ -309,8 +316,8 @@ def finish_if_done(bill_run_id: int) -> BillRun | None:
         run.status = BillRunStatus.ERROR if failed_all else BillRunStatus.COMPLETED
         run.finished_at = timezone.now()
         run.save()
-        if run.status == BillRunStatus.COMPLETED and run.auto_post:
-            services.request_post(bill_run=run, actor=run.created_by)
+        if run.status == BillRunStatus.COMPLETED and on_completed is not None:
+            on_completed(run)
     return run
 
 

@@ -1,7 +1,8 @@
 """What operators do to bill runs (DOMAIN.md section 4): create, post, cancel, delete, retry the
 failed accounts. Long work (billing, posting, canceling) runs in background tasks; each of these
 functions changes the run's status under its row lock and enqueues the task in the same
-transaction, so the task exists exactly when the status says work is under way."""
+transaction, so the task exists exactly when the status says work is under way. The work itself
+is below: runner (billing) and documents (posting, canceling), which billing.tasks runs."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, ProtectedError
+from django.db.models import ProtectedError
 from django.utils import timezone
 
-from billing.bill_runs.ledger import check_nothing_billed_later, release_billed_periods
+from billing import tasks
+from billing.bill_runs.documents import has_posted_documents, lock_run
+from billing.bill_runs.ledger import check_nothing_billed_later
 from billing.busy import retry_when_busy
 from billing.models import (
     Account,
@@ -23,22 +26,15 @@ from billing.models import (
     BillRunScope,
     BillRunStatus,
     Invoice,
-    InvoiceItem,
     InvoiceStatus,
     NumberSeries,
 )
 from billing.numbering import next_number
-from billing.services import ensure_open_period
+from billing.services import cancel_invoice, ensure_open_period, post_invoice
 from memos.models import Memo, MemoStatus
-from memos.services.bill_runs import cancel_bill_run_credit_memos, post_bill_run_credit_memos
+from memos.services.lifecycle import cancel_memo, post_memo
 
 logger = logging.getLogger(__name__)
-
-
-def _enqueue(task, *args) -> None:
-    """Enqueue when the transaction commits (the database backend would commit the task row
-    with it anyway; an in-process backend must not run the task before its data is visible)."""
-    transaction.on_commit(lambda: task.enqueue(*args))
 
 
 @retry_when_busy
@@ -60,8 +56,6 @@ def create_bill_run(
     retry_of: BillRun | None = None,
 ) -> BillRun:
     """A Pending run, started in the background."""
-    from billing import tasks
-
     errors = {}
     if invoice_date is None:
         errors["invoice_date"] = "Enter the invoice date."
@@ -102,7 +96,7 @@ def create_bill_run(
         generation_rule=BillingSettings.load().generation_rule,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    _enqueue(tasks.start_bill_run, run.pk)
+    tasks.enqueue_on_commit(tasks.start_bill_run, run.pk)
     tasks.watch(run.pk)
     return run
 
@@ -128,22 +122,6 @@ def retry_failed_accounts(*, bill_run: BillRun, actor) -> BillRun:
     )
 
 
-def _start_background(run: BillRun, status: str, task, actor) -> BillRun:
-    """Move the locked run to a transitional status; its task does the work."""
-    from billing import tasks
-
-    run.status = status
-    run.message = ""
-    run.save(update_fields=["status", "message"])
-    _enqueue(task, run.pk, getattr(actor, "pk", None))
-    tasks.watch(run.pk)
-    return run
-
-
-def _lock(bill_run: BillRun) -> BillRun:
-    return BillRun.objects.select_for_update().get(pk=bill_run.pk)
-
-
 def _refuse(run: BillRun, verb: str, allowed: str) -> ValidationError:
     return ValidationError(
         f"{run.number} is {run.get_status_display()}: only {allowed} runs can be {verb}.",
@@ -156,76 +134,19 @@ def _refuse(run: BillRun, verb: str, allowed: str) -> ValidationError:
 @transaction.atomic
 def request_post(*, bill_run: BillRun, actor) -> BillRun:
     """Completed -> PostInProgress; the post task posts every draft document."""
-    from billing import tasks
-
-    run = _lock(bill_run)
+    run = lock_run(bill_run)
     if run.status != BillRunStatus.COMPLETED:
         raise _refuse(run, "posted", "Completed")
-    return _start_background(run, BillRunStatus.POST_IN_PROGRESS, tasks.post_bill_run, actor)
-
-
-@retry_when_busy
-@transaction.atomic
-def post_documents(*, bill_run: BillRun, actor) -> BillRun:
-    """Post all the run's draft invoices and credit memos, set-based. If they cannot be posted
-    the run goes back to Completed and says why; nothing is half posted."""
-    run = _lock(bill_run)
-    if run.status != BillRunStatus.POST_IN_PROGRESS:
-        return run
-    try:
-        ensure_open_period(run.invoice_date, field="Invoice date")
-    except ValidationError as exc:
-        run.status = BillRunStatus.COMPLETED
-        run.message = "Not posted: " + " ".join(exc.messages)
-        run.save(update_fields=["status", "message"])
-        return run
-    memo_ids, invoice_ids = _lock_drafts(run)
-    Invoice.objects.filter(pk__in=invoice_ids, status=InvoiceStatus.DRAFT).update(
-        status=InvoiceStatus.POSTED, balance=F("amount"), posted_at=timezone.now()
-    )
-    InvoiceItem.objects.filter(invoice_id__in=invoice_ids).update(balance=F("amount"))
-    post_bill_run_credit_memos(bill_run=run, memo_ids=memo_ids, actor=actor)
-    run.status = BillRunStatus.POSTED
-    run.message = ""
-    run.save(update_fields=["status", "message"])
-    return run
-
-
-def _lock_drafts(run: BillRun) -> tuple[list[int], list[int]]:
-    """Lock the run's draft memos, then its draft invoices, by id (the lock order every memo
-    service keeps), so an operator posting or canceling one of them meanwhile either finishes
-    first (and the document is no longer a draft here) or waits until the run's work is done."""
-    memo_ids = list(
-        Memo.objects.select_for_update()
-        .filter(bill_run=run, status=MemoStatus.DRAFT)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    invoice_ids = list(
-        Invoice.objects.select_for_update()
-        .filter(bill_run=run, status=InvoiceStatus.DRAFT)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    return memo_ids, invoice_ids
+    return tasks.start_background(run, BillRunStatus.POST_IN_PROGRESS, tasks.post_bill_run, actor)
 
 
 # --- Cancel ---------------------------------------------------------------------------------------
-def has_posted_documents(run: BillRun) -> bool:
-    return (
-        Invoice.objects.filter(bill_run=run, status=InvoiceStatus.POSTED).exists()
-        or Memo.objects.filter(bill_run=run, status=MemoStatus.POSTED).exists()
-    )
-
-
 @retry_when_busy
 @transaction.atomic
 def request_cancel(*, bill_run: BillRun, actor) -> BillRun:
     """Pending -> Canceled at once; Completed -> CancelInProgress, and the cancel task cancels
     its drafts. Refused once any of its documents is posted."""
-    from billing import tasks
-
-    run = _lock(bill_run)
+    run = lock_run(bill_run)
     if run.status not in (BillRunStatus.PENDING, BillRunStatus.COMPLETED):
         raise _refuse(run, "canceled", "Pending or Completed")
     if has_posted_documents(run):
@@ -238,40 +159,9 @@ def request_cancel(*, bill_run: BillRun, actor) -> BillRun:
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "finished_at"])
         return run
-    return _start_background(run, BillRunStatus.CANCEL_IN_PROGRESS, tasks.cancel_bill_run, actor)
-
-
-@retry_when_busy
-@transaction.atomic
-def cancel_documents(*, bill_run: BillRun, actor) -> BillRun:
-    """Cancel the run's drafts and release their charge periods, so they can be billed again."""
-    run = _lock(bill_run)
-    if run.status != BillRunStatus.CANCEL_IN_PROGRESS:
-        return run
-    memo_ids, invoice_ids = _lock_drafts(run)
-    refusal = ""
-    if has_posted_documents(run):  # posted one by one since the cancel was asked for
-        refusal = "some of its documents have been posted."
-    else:
-        try:
-            check_nothing_billed_later(BilledPeriod.objects.filter(bill_run=run))
-        except ValidationError as exc:
-            refusal = " ".join(exc.messages)
-    if refusal:
-        run.status = BillRunStatus.COMPLETED
-        run.message = f"Not canceled: {refusal}"
-        run.save(update_fields=["status", "message"])
-        return run
-    Invoice.objects.filter(pk__in=invoice_ids, status=InvoiceStatus.DRAFT).update(
-        status=InvoiceStatus.CANCELED
+    return tasks.start_background(
+        run, BillRunStatus.CANCEL_IN_PROGRESS, tasks.cancel_bill_run, actor
     )
-    cancel_bill_run_credit_memos(bill_run=run, memo_ids=memo_ids, actor=actor)
-    # Every document of the run is now canceled (none posted, the drafts locked above).
-    release_billed_periods(BilledPeriod.objects.filter(bill_run=run))
-    run.status = BillRunStatus.CANCELED
-    run.message = ""
-    run.save(update_fields=["status", "message"])
-    return run
 
 
 # --- Delete ---------------------------------------------------------------------------------------
@@ -281,7 +171,7 @@ def delete_bill_run(*, bill_run: BillRun, actor, may_delete_documents: bool = Fa
     """Delete a Canceled or Error run. Its canceled documents go with it only for a user who may
     delete canceled memos (DOMAIN.md 2.1: no default role may); otherwise a run that generated
     documents stays, as their Source. Returns the run's number."""
-    run = _lock(bill_run)
+    run = lock_run(bill_run)
     if run.status not in (BillRunStatus.CANCELED, BillRunStatus.ERROR):
         raise _refuse(run, "deleted", "Canceled or Error")
     invoices = Invoice.objects.filter(bill_run=run)
@@ -320,9 +210,6 @@ def coupled_draft_memo(invoice: Invoice) -> Memo | None:
 
 def post_generated_invoice(*, invoice: Invoice, actor) -> Invoice:
     """Post one invoice; an invoice coupled with a credit memo (rules 3 and 4) posts with it."""
-    from billing.services import post_invoice
-    from memos.services.lifecycle import post_memo
-
     memo = coupled_draft_memo(invoice)
     if memo is None:
         return post_invoice(invoice=invoice)
@@ -332,9 +219,6 @@ def post_generated_invoice(*, invoice: Invoice, actor) -> Invoice:
 
 def cancel_generated_invoice(*, invoice: Invoice, actor) -> Invoice:
     """Cancel one draft invoice; its coupled credit memo (rules 3 and 4) is canceled with it."""
-    from billing.services import cancel_invoice
-    from memos.services.lifecycle import cancel_memo
-
     memo = coupled_draft_memo(invoice)
     if memo is None:
         return cancel_invoice(invoice=invoice)

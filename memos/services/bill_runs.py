@@ -1,15 +1,17 @@
 """Credit memos a bill run generates, posts and cancels (DOMAIN.md section 4). The bill-run
 engine calls these, set-based: a chunk of hundreds of accounts makes its credit memos with a
-fixed number of statements, and a run posts or cancels all of its memos the same way."""
+fixed number of statements (rows as plain tuples, COPY on PostgreSQL: billing/bulk.py), and a
+run posts or cancels all of its memos the same way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.utils import timezone
 
-from billing.models import Account, BillRun, Invoice, NumberSeries
-from billing.numbering import allocate_numbers
+from billing.bulk import insert_rows
+from billing.models import BillRun
+from billing.money import ZERO
 from memos.models import (
     Memo,
     MemoEvent,
@@ -26,14 +28,48 @@ from memos.services.common import resolve_reason_code
 BILL_RUN_REASON = "Negative Periodic Charges"
 
 
+# The columns of a generated item, in the order billing.bill_runs.chunk gives their values.
+ITEM_FIELDS = [
+    "charge_id",
+    "subscription_charge_id",
+    "billed_period_id",
+    "charge_name",
+    "description",
+    "service_start",
+    "service_end",
+    "quantity",
+    "unit_of_measure",
+    "unit_price",
+    "amount_excl_tax",
+    "tax_code_id",
+    "tax_mode",
+    "tax_amount",
+    "amount",
+]
+
+
 @dataclass
 class CreditMemoDraft:
-    """One credit memo to generate: `items` are unsaved MemoItems (amounts as on the memo)."""
+    """One credit memo to generate: `items` are tuples of ITEM_FIELDS' values (amounts as on
+    the memo). `memo_id` is the memo's reserved id (billing.bulk.reserve_ids)."""
 
-    account: Account
-    items: list[MemoItem]
-    coupled_invoice: Invoice | None = None
-    memo: Memo | None = field(default=None, init=False)
+    memo_id: int
+    account_id: int
+    currency_id: str
+    items: list[tuple]
+    coupled_invoice_id: int | None = None
+
+    @property
+    def amount_excl_tax(self):
+        return sum((item[AMOUNT_EXCL_TAX] for item in self.items), ZERO)
+
+    @property
+    def tax_amount(self):
+        return sum((item[TAX_AMOUNT] for item in self.items), ZERO)
+
+
+AMOUNT_EXCL_TAX = ITEM_FIELDS.index("amount_excl_tax")
+TAX_AMOUNT = ITEM_FIELDS.index("tax_amount")
 
 
 def bill_run_reason_code() -> ReasonCode:
@@ -43,54 +79,71 @@ def bill_run_reason_code() -> ReasonCode:
     return code or resolve_reason_code(MemoType.CREDIT, None)
 
 
-def create_bill_run_credit_memos(
-    *, bill_run: BillRun, drafts: list[CreditMemoDraft], reason_code: ReasonCode
-) -> list[Memo]:
-    """Insert the drafts as Draft credit memos with Source = the run and Memo Date = its invoice
-    date. Bill-run credits are not checked against available to credit. Call inside the chunk's
-    transaction; the CM counter is taken once, as late as possible."""
+def write_credit_memo_items(*, bill_run: BillRun, drafts: list[CreditMemoDraft]) -> None:
+    """The first half of generating the drafts as Draft credit memos: their items and their
+    Created events. The memos themselves follow in write_credit_memos (the foreign keys are
+    checked at commit), so that the CM counter is taken as late in the chunk's transaction as
+    possible. Call inside that transaction."""
     if not drafts:
-        return []
-    numbers = allocate_numbers(NumberSeries.Key.CREDIT_MEMO, len(drafts))
-    memos = []
-    for draft, number in zip(drafts, numbers, strict=True):
-        net = sum((item.amount_excl_tax for item in draft.items), 0)
-        tax = sum((item.tax_amount for item in draft.items), 0)
-        draft.memo = Memo(
-            memo_type=MemoType.CREDIT,
-            number=number,
-            account=draft.account,
-            currency_id=draft.account.currency_id,
-            status=MemoStatus.DRAFT,
-            source=MemoSource.BILL_RUN,
-            bill_run=bill_run,
-            coupled_invoice=draft.coupled_invoice,
-            memo_date=bill_run.invoice_date,
-            amount_excl_tax=net,
-            tax_amount=tax,
-            amount=net + tax,
-            reason_code=reason_code,
-            created_by_id=bill_run.created_by_id,
-        )
-        memos.append(draft.memo)
-    Memo.objects.bulk_create(memos)
-    items = []
-    for draft in drafts:
-        for item in draft.items:
-            item.memo = draft.memo
-            items.append(item)
-    MemoItem.objects.bulk_create(items)
-    MemoEvent.objects.bulk_create(
-        MemoEvent(
-            memo=memo,
-            kind=MemoEvent.Kind.CREATED,
-            actor_id=bill_run.created_by_id,
-            message=f"Created by bill run {bill_run.number}",
-            after={"status": "Draft", "amount": str(memo.amount)},
-        )
-        for memo in memos
+        return
+    insert_rows(
+        MemoItem,
+        ["memo_id", "sort_order", *ITEM_FIELDS],
+        (
+            (draft.memo_id, index, *item)
+            for draft in drafts
+            for index, item in enumerate(draft.items, start=1)
+        ),
     )
-    return memos
+    message = f"Created by bill run {bill_run.number}"
+    insert_rows(
+        MemoEvent,
+        ["memo_id", "kind", "actor_id", "message", "after"],
+        (
+            (
+                draft.memo_id,
+                MemoEvent.Kind.CREATED.value,
+                bill_run.created_by_id,
+                message,
+                {"status": "Draft", "amount": str(draft.amount_excl_tax + draft.tax_amount)},
+            )
+            for draft in drafts
+        ),
+    )
+
+
+def write_credit_memos(
+    *, bill_run: BillRun, drafts: list[CreditMemoDraft], numbers: list[str], reason_code
+) -> int:
+    """Insert the drafts (their items written by write_credit_memo_items) as Draft credit memos
+    numbered `numbers` (taken from the CM series by the caller, in the same transaction), with
+    Source = the run and Memo Date = its invoice date. Bill-run credits are not checked against
+    available to credit. Returns how many."""
+    if not drafts:
+        return 0
+    rows = []
+    for draft, number in zip(drafts, numbers, strict=True):
+        net, tax = draft.amount_excl_tax, draft.tax_amount
+        rows.append(
+            (draft.memo_id, number, draft.account_id, draft.currency_id,
+             draft.coupled_invoice_id, net, tax, net + tax)
+        )  # fmt: skip
+    constant = (
+        MemoType.CREDIT.value,
+        MemoStatus.DRAFT.value,
+        MemoSource.BILL_RUN.value,
+        bill_run.pk,
+        bill_run.invoice_date,
+        reason_code.pk,
+        bill_run.created_by_id,
+    )
+    return insert_rows(
+        Memo,
+        ["id", "number", "account_id", "currency_id", "coupled_invoice_id", "amount_excl_tax",
+         "tax_amount", "amount", "memo_type", "status", "source", "bill_run_id", "memo_date",
+         "reason_code_id", "created_by_id"],
+        (row + constant for row in rows),
+    )  # fmt: skip
 
 
 def post_bill_run_credit_memos(*, bill_run: BillRun, memo_ids: list[int], actor) -> int:

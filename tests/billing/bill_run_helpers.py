@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from billing.bill_runs import runner, services
+from billing.bill_runs import documents, runner, services
 from billing.factories import (
     AccountFactory,
     ChargeFactory,
@@ -129,14 +129,14 @@ def bill_account(account, **kwargs) -> BillRun:
 
 def post(run: BillRun, actor=None) -> BillRun:
     services.request_post(bill_run=run, actor=actor)
-    services.post_documents(bill_run=run, actor=actor)
+    documents.post_documents(bill_run=run, actor=actor)
     run.refresh_from_db()
     return run
 
 
 def cancel(run: BillRun, actor=None) -> BillRun:
     services.request_cancel(bill_run=run, actor=actor)
-    services.cancel_documents(bill_run=run, actor=actor)
+    documents.cancel_documents(bill_run=run, actor=actor)
     run.refresh_from_db()
     return run
 

@@ -14,7 +14,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from billing.bill_runs import runner, services
+from billing.bill_runs import documents, runner, services
 from billing.factories import AccountingPeriodFactory, TaxRateFactory
 from billing.models import (
     AccountStatus,
@@ -1237,7 +1237,7 @@ def test_cancel_a_completed_run_cancels_its_drafts_and_releases_what_they_billed
     services.request_cancel(bill_run=run, actor=operator)
     run.refresh_from_db()
     assert run.status == BillRunStatus.CANCEL_IN_PROGRESS
-    services.cancel_documents(bill_run=run, actor=operator)
+    documents.cancel_documents(bill_run=run, actor=operator)
     run.refresh_from_db()
 
     assert run.status == BillRunStatus.CANCELED
@@ -1277,7 +1277,7 @@ def test_a_document_posted_while_the_cancel_waits_stops_the_cancel(completed_run
     services.request_cancel(bill_run=run, actor=operator)
     services.post_generated_invoice(invoice=invoices_of(run)[0], actor=operator)
 
-    services.cancel_documents(bill_run=run, actor=operator)
+    documents.cancel_documents(bill_run=run, actor=operator)
 
     run.refresh_from_db()
     assert run.status == BillRunStatus.COMPLETED

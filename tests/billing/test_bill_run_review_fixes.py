@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from billing.bill_runs import runner, services
+from billing import tasks
+from billing.bill_runs import documents, runner, services
 from billing.bill_runs.chunk import bill_accounts
 from billing.models import (
     BilledPeriod,
@@ -246,14 +247,14 @@ def stall_after(target, name, held):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_operator_posting_a_coupled_memo_during_the_runs_post_waits_and_is_told(operator):
     run, invoice, memo = coupled_pair(operator)
-    with mock.patch.object(services, "_enqueue", lambda *a: None):
+    with mock.patch.object(tasks, "enqueue_on_commit", lambda *a: None):
         services.request_post(bill_run=run, actor=operator)
     held = threading.Event()
 
     errors = race(
-        lambda: services.post_documents(bill_run=run, actor=operator),
+        lambda: documents.post_documents(bill_run=run, actor=operator),
         lambda: held.wait(10) and post_memo(memo=memo, actor=operator),
-        hold=stall_after(services, "_lock_drafts", held),
+        hold=stall_after(documents, "_lock_drafts", held),
         held=held,
     )
 
@@ -268,14 +269,14 @@ def test_operator_posting_a_coupled_memo_during_the_runs_post_waits_and_is_told(
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_operator_posting_a_memo_during_the_runs_cancel_is_refused(operator):
     run, invoice, memo = coupled_pair(operator)
-    with mock.patch.object(services, "_enqueue", lambda *a: None):
+    with mock.patch.object(tasks, "enqueue_on_commit", lambda *a: None):
         services.request_cancel(bill_run=run, actor=operator)
     held = threading.Event()
 
     errors = race(
-        lambda: services.cancel_documents(bill_run=run, actor=operator),
+        lambda: documents.cancel_documents(bill_run=run, actor=operator),
         lambda: held.wait(10) and post_memo(memo=memo, actor=operator),
-        hold=stall_after(services, "_lock_drafts", held),
+        hold=stall_after(documents, "_lock_drafts", held),
         held=held,
     )
 
@@ -290,13 +291,13 @@ def test_operator_posting_a_memo_during_the_runs_cancel_is_refused(operator):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_memo_posted_before_the_runs_cancel_takes_its_locks_stops_the_cancel(operator):
     run, invoice, memo = coupled_pair(operator)
-    with mock.patch.object(services, "_enqueue", lambda *a: None):
+    with mock.patch.object(tasks, "enqueue_on_commit", lambda *a: None):
         services.request_cancel(bill_run=run, actor=operator)
     held = threading.Event()
     from memos.services import lifecycle
 
     errors = race(
-        lambda: held.wait(10) and services.cancel_documents(bill_run=run, actor=operator),
+        lambda: held.wait(10) and documents.cancel_documents(bill_run=run, actor=operator),
         lambda: post_memo(memo=memo, actor=operator),
         # The operator's post holds the memo and its invoice while the cancel starts.
         hold=stall_after(lifecycle, "post_invoice", held),

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 
 from billing.factories import AccountFactory, BillRunFactory, ChargeFactory, InvoiceFactory
 from billing.models import NumberSeries
-from billing.numbering import allocate_numbers, format_number, next_number
+from billing.numbering import allocate_numbers, allocate_series, format_number, next_number
 from billing.services import InvoiceLine, create_invoice
 from memos.factories import MemoFactory
 from memos.models import MemoType
@@ -109,6 +109,35 @@ def test_a_failed_document_creation_does_not_consume_a_number():
 def test_zero_or_negative_count_takes_nothing():
     assert allocate_numbers(Key.INVOICE, 0) == []
     assert allocate_numbers(Key.INVOICE, -1) == []
+    assert last_number(Key.INVOICE) == 0
+
+
+@pytest.mark.django_db
+def test_several_series_in_one_statement_continue_each_counter():
+    next_number(Key.INVOICE)
+    numbers = allocate_series({Key.INVOICE: 2, Key.CREDIT_MEMO: 3, Key.DEBIT_MEMO: 0})
+    assert numbers == {
+        Key.INVOICE: ["INV00000002", "INV00000003"],
+        Key.CREDIT_MEMO: ["CM00000001", "CM00000002", "CM00000003"],
+        Key.DEBIT_MEMO: [],
+    }
+    assert (last_number(Key.INVOICE), last_number(Key.CREDIT_MEMO)) == (3, 3)
+    assert last_number(Key.DEBIT_MEMO) == 0
+    assert allocate_series({Key.INVOICE: 0}) == {Key.INVOICE: []}
+
+
+@pytest.mark.django_db
+def test_several_series_rolled_back_consume_nothing():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        allocate_series({Key.INVOICE: 2, Key.CREDIT_MEMO: 1})
+        raise RuntimeError
+    assert (last_number(Key.INVOICE), last_number(Key.CREDIT_MEMO)) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_an_unknown_series_among_several_is_an_error_and_takes_nothing():
+    with pytest.raises(NumberSeries.DoesNotExist), transaction.atomic():
+        allocate_series({Key.INVOICE: 1, "no_such_series": 1})
     assert last_number(Key.INVOICE) == 0
 
 

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from billing import tasks
-from billing.bill_runs import runner, services
+from billing.bill_runs import runner
 from billing.models import BillRun, BillRunStatus, Invoice, InvoiceStatus
 from memos.models import MemoStatus
 
@@ -26,13 +26,13 @@ def test_operator_runs_bills_for_all_demo_accounts_and_posts_the_run(
 ):
     call_command("seed_demo", "--demo-users", verbosity=0)
     operator = django_user_model.objects.get(username="operator")
-    enqueue = services._enqueue
+    enqueue = tasks.enqueue_on_commit
 
     def hold_the_start(task, *args):
         if task is not tasks.start_bill_run:
             enqueue(task, *args)
 
-    monkeypatch.setattr(services, "_enqueue", hold_the_start)
+    monkeypatch.setattr(tasks, "enqueue_on_commit", hold_the_start)
     page.route("**/*", lambda route: route.continue_())
 
     sign_in(operator, DEMO_PASSWORD)

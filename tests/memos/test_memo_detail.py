@@ -180,3 +180,29 @@ def test_history_shows_labels_and_formatted_values(operator_client, operator):
     assert "Auto-Pay: Yes → No" in history
     assert f"· {operator.get_full_name()}</div>" in history
     assert "· system</div>" in history
+
+
+def page_queries(client, memo) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(memo.get_absolute_url())
+    assert response.status_code == 200
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def test_the_memo_page_runs_the_same_queries_for_1_and_200_items(operator_client):
+    """Issue "Fast at production scale": each item has its own charge and tax code, so a
+    query per item (or per related row) would show."""
+    small = MemoFactory(memo_type=MemoType.CREDIT)
+    MemoItemFactory(memo=small)
+    large = MemoFactory(memo_type=MemoType.CREDIT, account=small.account)
+    for _ in range(200):
+        MemoItemFactory(memo=large)
+    page_queries(operator_client, small)  # the session and the caches warmed once
+
+    one, many = page_queries(operator_client, small), page_queries(operator_client, large)
+
+    assert len(many) == len(one), many
+    assert large.items.count() == 200

@@ -41,6 +41,7 @@ from hypothesis.stateful import (
 )
 
 from billing import roles
+from billing.bill_runs import documents as bill_documents
 from billing.bill_runs import runner
 from billing.bill_runs import services as bill_runs
 from billing.factories import (
@@ -648,7 +649,7 @@ class MemoMachine(RuleBasedStateMachine):
             @transaction.atomic  # refused: the run is as it was, not half-way
             def post_run():
                 bill_runs.request_post(bill_run=run, actor=self.actor)
-                posted = bill_runs.post_documents(bill_run=run, actor=self.actor)
+                posted = bill_documents.post_documents(bill_run=run, actor=self.actor)
                 if posted.status != BillRunStatus.POSTED:
                     raise ValidationError(posted.message)  # not posted: nothing may have changed
                 return posted
@@ -659,7 +660,7 @@ class MemoMachine(RuleBasedStateMachine):
             @transaction.atomic
             def cancel_run():
                 bill_runs.request_cancel(bill_run=run, actor=self.actor)
-                return bill_runs.cancel_documents(bill_run=run, actor=self.actor)
+                return bill_documents.cancel_documents(bill_run=run, actor=self.actor)
 
             self.attempt("cancel bill run", cancel_run)
 
