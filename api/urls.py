@@ -1,0 +1,17 @@
+"""Every API route, in one place, under /api/v1/ (DESIGN.md Layout)."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from api.docs import DocsView, SchemaView
+from memos.api import MemoViewSet
+
+router = SimpleRouter(trailing_slash=True)
+router.register("memos", MemoViewSet, basename="memo")
+
+app_name = "api"
+urlpatterns = [
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(), name="docs"),
+    path("", include(router.urls)),
+]
