@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -108,9 +107,3 @@ class KeysetPagination(BasePagination):
                 {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
             ),
         ]
-
-
-class ErrorsSerializer(serializers.Serializer):
-    """The error shape, for the schema."""
-
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

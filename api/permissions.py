@@ -13,6 +13,13 @@ USE_API = p.USE_API
 # (resource, action) -> the permission of the page or button that does the same.
 ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("schema", "read"): USE_API,
+    ("accounts", "list"): p.VIEW_ACCOUNTS,
+    ("accounts", "retrieve"): p.VIEW_ACCOUNTS,
+    ("invoices", "list"): p.VIEW_INVOICES,
+    ("invoices", "retrieve"): p.VIEW_INVOICES,
+    # The catalog is read on the account and memo-from-charges pages (billing/roles.py VIEW).
+    ("products", "list"): "billing.view_product",
+    ("products", "retrieve"): "billing.view_product",
     ("memos", "list"): p.VIEW_MEMOS,
     ("memos", "retrieve"): p.VIEW_MEMOS,
     ("memos", "from_invoice"): p.CREATE_MEMO_FROM_INVOICE,

@@ -4,9 +4,13 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from api.docs import DocsView, SchemaView
+from billing.api import AccountViewSet, InvoiceViewSet, ProductViewSet
 from memos.api import MemoViewSet
 
 router = SimpleRouter(trailing_slash=True)
+router.register("accounts", AccountViewSet, basename="account")
+router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("catalog/products", ProductViewSet, basename="product")
 router.register("memos", MemoViewSet, basename="memo")
 
 app_name = "api"

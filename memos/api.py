@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -17,7 +17,8 @@ from api.errors import IdempotencyKeyReused, conflict
 from api.fields import MoneyField, NumberField, NumberOf
 from api.filters import UiFilterBackend
 from api.idempotency import created_or_replayed, idempotent, memo_key
-from api.pagination import ErrorsSerializer, KeysetPagination, SortedList
+from api.pagination import KeysetPagination, SortedList
+from api.schema import ACTION_ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
 from billing.models import Account, Charge, Invoice
 from billing.money import QUANTITY_COLUMN
 from memos import services
@@ -229,10 +230,6 @@ def line_tax(line: dict, auto_tax: bool) -> dict:
 
 # --- the resource ----------------------------------------------------------------------------
 
-ERRORS = OpenApiResponse(ErrorsSerializer, description='{"errors": {"<field or row>": [...]}}')
-READ_ERRORS = {401: ERRORS, 403: ERRORS, 404: ERRORS}
-WRITE_ERRORS = {400: ERRORS, 401: ERRORS, 403: ERRORS, 409: ERRORS, 422: ERRORS, 429: ERRORS}
-
 
 class MemoViewSet(SortedList, ApiViewSet):
     resource = "memos"
@@ -257,7 +254,7 @@ class MemoViewSet(SortedList, ApiViewSet):
         memo = get_object_or_404(MemoDetailView().get_queryset(), number=number)
         return Response(MemoSerializer(memo).data, status=status_code)
 
-    @extend_schema(responses={200: MemoSummarySerializer(many=True), 400: ERRORS, **READ_ERRORS})
+    @extend_schema(responses={200: MemoSummarySerializer(many=True), **LIST_ERRORS})
     def list(self, request):
         queryset = self.filter_queryset(self.get_queryset())
         rows = self.paginate_queryset(queryset)
@@ -379,25 +376,25 @@ class MemoViewSet(SortedList, ApiViewSet):
             raise conflict(exc) from exc
         return self.answer(number)
 
-    @extend_schema(request=None, responses={200: MemoSerializer, **WRITE_ERRORS, 404: ERRORS})
+    @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     @idempotent
     def post(self, request, number: str):
         return self.run(lifecycle.post_memo, number)
 
-    @extend_schema(request=None, responses={200: MemoSerializer, **WRITE_ERRORS, 404: ERRORS})
+    @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     @idempotent
     def unpost(self, request, number: str):
         return self.run(lifecycle.unpost_memo, number)
 
-    @extend_schema(request=None, responses={200: MemoSerializer, **WRITE_ERRORS, 404: ERRORS})
+    @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     @idempotent
     def cancel(self, request, number: str):
         return self.run(lifecycle.cancel_memo, number)
 
-    @extend_schema(responses={204: None, **WRITE_ERRORS, 404: ERRORS})
+    @extend_schema(responses={204: None, **ACTION_ERRORS})
     @idempotent
     def destroy(self, request, number: str):
         memo = self.memo()
