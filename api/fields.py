@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -55,7 +54,7 @@ class MoneyField(serializers.Field):
         return format_money(value, self._currency).replace(",", "")
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "nullable": True})
 class NumberOf(serializers.Field):
     """A related document by its number (`account.number`), or null."""
 
@@ -65,3 +64,11 @@ class NumberOf(serializers.Field):
 
     def to_representation(self, value):
         return getattr(value, "number", None) if value is not None else None
+
+
+# The largest id the id columns hold (bigint): a larger one is no such row, not an overflow.
+MAX_ID = 2**63 - 1
+
+
+def IdField(**kwargs) -> serializers.IntegerField:  # noqa: N802 (a field, named as one)
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)

@@ -24,7 +24,9 @@ class SortedList:
     default_sort = "-id"
 
     def get_sort(self, request) -> tuple[str, bool]:
-        requested = request.query_params.get("sort") or self.default_sort
+        requested = request.query_params.get("sort")
+        if requested is None:
+            requested = self.default_sort
         key = requested.removeprefix("-")
         if key not in self.sort_fields:
             allowed = ", ".join(sorted(self.sort_fields))

@@ -24,9 +24,9 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("memos", "retrieve"): p.VIEW_MEMOS,
     ("memos", "from_invoice"): p.CREATE_MEMO_FROM_INVOICE,
     ("memos", "from_charges"): p.CREATE_MEMO_FROM_CHARGES,
-    ("memos", "post"): p.PROCESS_MEMO,
-    ("memos", "unpost"): p.PROCESS_MEMO,
-    ("memos", "cancel"): p.PROCESS_MEMO,
+    ("memos", "post_memo"): p.PROCESS_MEMO,
+    ("memos", "unpost_memo"): p.PROCESS_MEMO,
+    ("memos", "cancel_memo"): p.PROCESS_MEMO,
     ("memos", "destroy"): p.DELETE_MEMO,
 }
 

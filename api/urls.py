@@ -1,8 +1,9 @@
 """Every API route, in one place, under /api/v1/ (DESIGN.md Layout)."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
+from api.base import not_found
 from api.docs import DocsView, SchemaView
 from billing.api import AccountViewSet, InvoiceViewSet, ProductViewSet
 from memos.api import MemoViewSet
@@ -18,4 +19,5 @@ urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(), name="docs"),
     path("", include(router.urls)),
+    re_path(r"^.*$", not_found, name="not_found"),
 ]

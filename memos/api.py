@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from api.base import ApiViewSet
 from api.errors import IdempotencyKeyReused, conflict
-from api.fields import MoneyField, NumberField, NumberOf
+from api.fields import IdField, MoneyField, NumberField, NumberOf
 from api.filters import UiFilterBackend
 from api.idempotency import created_or_replayed, idempotent, memo_key
 from api.pagination import KeysetPagination, SortedList
@@ -198,11 +198,11 @@ class LineTaxSerializer(serializers.Serializer):
 
 
 class InvoiceLineSerializer(LineTaxSerializer):
-    invoice_item = serializers.IntegerField(min_value=1, help_text="The invoice item's id.")
+    invoice_item = IdField(help_text="The invoice item's id.")
 
 
 class ChargeLineSerializer(LineTaxSerializer):
-    charge = serializers.IntegerField(min_value=1, help_text="The catalog charge's id.")
+    charge = IdField(help_text="The catalog charge's id.")
     quantity = NumberField(required=False, allow_null=True, column=QUANTITY_COLUMN, min_value=0)
     service_start = serializers.DateField(required=False, allow_null=True)
     service_end = serializers.DateField(required=False, allow_null=True)
@@ -377,21 +377,21 @@ class MemoViewSet(SortedList, ApiViewSet):
         return self.answer(number)
 
     @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], url_path="post", url_name="post")
     @idempotent
-    def post(self, request, number: str):
+    def post_memo(self, request, number: str):
         return self.run(lifecycle.post_memo, number)
 
     @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], url_path="unpost", url_name="unpost")
     @idempotent
-    def unpost(self, request, number: str):
+    def unpost_memo(self, request, number: str):
         return self.run(lifecycle.unpost_memo, number)
 
     @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], url_path="cancel", url_name="cancel")
     @idempotent
-    def cancel(self, request, number: str):
+    def cancel_memo(self, request, number: str):
         return self.run(lifecycle.cancel_memo, number)
 
     @extend_schema(responses={204: None, **ACTION_ERRORS})
