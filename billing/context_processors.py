@@ -10,6 +10,7 @@ NAVIGATION = [
     ("Invoices", "billing:invoice_list", "billing.view_invoice"),
     ("Memos", "memos:memo_list", "memos.view_memo"),
     ("Bill runs", "billing:bill_run_list", "billing.view_billrun"),
+    ("API", "api_tokens:token_list", "api.use_api"),
 ]
 
 

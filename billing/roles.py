@@ -20,6 +20,8 @@ VIEW = [
     "billing.view_charge",
     "billing.view_product",
     "billing.view_subscription",
+    # Every role may use the REST API with their own tokens (it grants what the role grants).
+    p.USE_API,
 ]
 OPERATE = [
     p.CREATE_MEMO_FROM_INVOICE,

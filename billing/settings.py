@@ -9,6 +9,8 @@ Environment (the README's "Configuration" table says more):
     DJANGO_ALLOWED_HOSTS    comma-separated host names (default: localhost names).
     DATABASE_URL            e.g. postgres://postgres@127.0.0.1:5432/memodesk (default: SQLite file).
     TAX_ENGINE_USERNAME / TAX_ENGINE_PASSWORD   credentials of the third-party tax engine.
+    API_THROTTLE_RATE       requests per API token, e.g. "600/minute" (empty: no limit).
+    API_IDEMPOTENCY_HOURS   how long an API Idempotency-Key is kept (at least 24).
 """
 
 import datetime as dt
@@ -77,8 +79,12 @@ INSTALLED_APPS = [
     "axes",  # failed-login throttling per user and per IP
     "csp",
     "bootstrap",  # django-bootstrap-static: Bootstrap's own files as static files, no CDN
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files as static files, no CDN
     "billing",
     "memos",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -287,3 +293,33 @@ TAX_ENGINE_PASSWORD = os.environ.get("TAX_ENGINE_PASSWORD", "")
 # Lists: rows per page, and how far an approximate count looks before it says "more than".
 PAGE_SIZE = 50
 APPROXIMATE_COUNT_LIMIT = 1000
+
+# The REST API (/api/v1/, docs/api.md): personal tokens or the browser's session; one permission
+# per endpoint (api/permissions.py); JSON only (DRF's browsable pages run inline script, which the
+# Content-Security-Policy refuses: the docs page is Swagger UI).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: its challenge makes an unauthenticated request a 401.
+        "api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ActionPermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Memodesk API",
+    "DESCRIPTION": "Credit and debit memos, accounts and invoices. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "600/minute")
+API_IDEMPOTENCY_HOURS = max(24, int(os.environ.get("API_IDEMPOTENCY_HOURS", "24")))

@@ -63,4 +63,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include((billing_patterns, "billing"))),
     path("", include("memos.urls")),
+    path("api-tokens/", include("api.token_urls")),
+    path("api/v1/", include("api.urls")),
 ]

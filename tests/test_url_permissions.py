@@ -24,7 +24,9 @@ from billing.permissions import PermissionMixin
 from memos.factories import MemoApplicationFactory, MemoFactory
 from memos.models import MemoStatus
 
-SKIPPED_NAMESPACES = {"admin"}  # the Django admin has its own tests (tests/test_admin.py)
+# The Django admin has its own tests (tests/test_admin.py); the REST API answers 401/403 in JSON
+# rather than sending anyone to the login page (tests/api).
+SKIPPED_NAMESPACES = {"admin", "api"}
 AUTH_VIEWS = (auth_views.LoginView, auth_views.LogoutView)
 PUBLIC_URL_NAMES = {"login", "logout"}
 
@@ -60,6 +62,7 @@ KWARGS = {
     "memos:memo_reverse": lambda o: {"number": o["memo"].number},
     "memos:memo_write_off": lambda o: {"number": o["memo"].number},
     "memos:memo_edit": lambda o: {"number": o["memo"].number},
+    "api_tokens:token_revoke": lambda o: {"token_id": 1},
 }
 
 
@@ -303,6 +306,7 @@ MATRIX = [
     ([p.OVERRIDE_TRANSFER], {ADMIN}),
     ([p.MANAGE_BILL_RUNS], {OPERATOR, ADMIN}),
     ([p.CONFIGURE_BILLING], {ADMIN}),
+    ([p.USE_API], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
 ]
 
 

@@ -51,9 +51,16 @@ def create_roles(apps, schema_editor):
         permissions = []
         for name in permission_names:
             app_label, codename = name.split(".")
-            permissions.append(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            permission = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if permission is None and app_label == "api":
+                # The API app's permission is granted by its own migration (api 0002), which
+                # may run after this one.
+                continue
+            if permission is None:
+                raise LookupError(name)
+            permissions.append(permission)
         group.permissions.set(permissions)
 
 

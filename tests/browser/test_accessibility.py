@@ -52,6 +52,7 @@ def pages_for(role: str) -> list[str]:
         debit.get_absolute_url(),
         draft_memo.get_absolute_url(),
         "/bill-runs/",
+        "/api-tokens/",
     ]
     if role in ("operator", "admin"):
         common += [

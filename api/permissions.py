@@ -1,0 +1,55 @@
+"""Which Django permission each API endpoint needs: one mapping, the same permissions as the
+matching page or action of the UI (billing/permissions.py, DOMAIN.md section 5)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.permissions import BasePermission
+
+from billing import permissions as p
+
+USE_API = p.USE_API
+
+# (resource, action) -> the permission of the page or button that does the same.
+ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
+    ("schema", "read"): USE_API,
+    ("accounts", "list"): p.VIEW_ACCOUNTS,
+    ("accounts", "retrieve"): p.VIEW_ACCOUNTS,
+    ("invoices", "list"): p.VIEW_INVOICES,
+    ("invoices", "retrieve"): p.VIEW_INVOICES,
+    # The catalog is read on the account and memo-from-charges pages (billing/roles.py VIEW).
+    ("products", "list"): "billing.view_product",
+    ("products", "retrieve"): "billing.view_product",
+    ("memos", "list"): p.VIEW_MEMOS,
+    ("memos", "retrieve"): p.VIEW_MEMOS,
+    ("memos", "from_invoice"): p.CREATE_MEMO_FROM_INVOICE,
+    ("memos", "from_charges"): p.CREATE_MEMO_FROM_CHARGES,
+    ("memos", "post_memo"): p.PROCESS_MEMO,
+    ("memos", "unpost_memo"): p.PROCESS_MEMO,
+    ("memos", "cancel_memo"): p.PROCESS_MEMO,
+    ("memos", "destroy"): p.DELETE_MEMO,
+}
+
+
+def required_permissions(view) -> tuple[str, ...]:
+    """The API itself, then the action's own permission. An endpoint missing from the mapping
+    fails loudly instead of being open to every token."""
+    resource = getattr(view, "resource", None)
+    action = getattr(view, "action", None) or "read"
+    try:
+        return (USE_API, ACTION_PERMISSIONS[(resource, action)])
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"{type(view).__name__}: ({resource!r}, {action!r}) is not in "
+            "api.permissions.ACTION_PERMISSIONS"
+        ) from None
+
+
+class ActionPermission(BasePermission):
+    """Anonymous -> 401 (DRF asks the authenticators for a challenge); without the permission ->
+    403."""
+
+    def has_permission(self, request, view) -> bool:
+        needed = required_permissions(view)
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perms(needed))

@@ -1,0 +1,23 @@
+"""Every API route, in one place, under /api/v1/ (DESIGN.md Layout)."""
+
+from django.urls import include, path, re_path
+from rest_framework.routers import SimpleRouter
+
+from api.base import not_found
+from api.docs import DocsView, SchemaView
+from billing.api import AccountViewSet, InvoiceViewSet, ProductViewSet
+from memos.api import MemoViewSet
+
+router = SimpleRouter(trailing_slash=True)
+router.register("accounts", AccountViewSet, basename="account")
+router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("catalog/products", ProductViewSet, basename="product")
+router.register("memos", MemoViewSet, basename="memo")
+
+app_name = "api"
+urlpatterns = [
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(), name="docs"),
+    path("", include(router.urls)),
+    re_path(r"^.*$", not_found, name="not_found"),
+]

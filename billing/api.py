@@ -1,0 +1,182 @@
+"""The billing resources of the REST API: accounts (with their balance), invoices (with their
+items: the ids a memo from an invoice names) and the product catalog, read-only for now. The
+lists take the UI lists' filters and sorts."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from api.base import ApiViewSet
+from api.fields import MoneyField, NumberOf
+from api.filters import UiFilterBackend
+from api.pagination import KeysetPagination, SortedList
+from api.schema import LIST_ERRORS, READ_ERRORS
+from billing.models import Charge, ChargePrice, Product
+from billing.views import AccountDetailView, AccountListView, InvoiceDetailView, InvoiceListView
+
+
+class AccountSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    name = serializers.CharField()
+    currency = serializers.CharField(source="currency_id")
+    bill_cycle_day = serializers.IntegerField()
+    batch = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    # The balance summary of the account page (billing.selectors.accounts_with_balance).
+    balance = MoneyField()
+    invoice_balance = MoneyField()
+    debit_balance = MoneyField()
+    credit_unapplied = MoneyField()
+
+
+class InvoiceSummarySerializer(serializers.Serializer):
+    number = serializers.CharField()
+    account = NumberOf()
+    account_name = serializers.CharField(source="account.name")
+    currency = serializers.CharField(source="currency_id")
+    invoice_date = serializers.DateField()
+    due_date = serializers.DateField()
+    status = serializers.CharField()
+    amount_excl_tax = MoneyField()
+    tax_amount = MoneyField()
+    amount = MoneyField()
+    balance = MoneyField()
+    created_at = serializers.DateTimeField()
+    posted_at = serializers.DateTimeField(allow_null=True)
+
+
+class InvoiceItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="What a memo from this invoice names as invoice_item.")
+    charge = serializers.IntegerField(source="charge_id", allow_null=True)
+    charge_name = serializers.CharField()
+    description = serializers.CharField()
+    service_start = serializers.DateField(allow_null=True)
+    service_end = serializers.DateField(allow_null=True)
+    quantity = serializers.CharField()
+    unit_of_measure = serializers.CharField()
+    unit_price = serializers.CharField()
+    tax_code = serializers.CharField(source="tax_code.code", allow_null=True, default=None)
+    tax_mode = serializers.CharField()
+    amount_excl_tax = MoneyField(currency_from="invoice.currency")
+    tax_amount = MoneyField(currency_from="invoice.currency")
+    amount = MoneyField(currency_from="invoice.currency")
+    balance = MoneyField(currency_from="invoice.currency")
+
+
+class InvoiceSerializer(InvoiceSummarySerializer):
+    bill_run = NumberOf()
+    items = serializers.SerializerMethodField()
+
+    @extend_schema_field(InvoiceItemSerializer(many=True))
+    def get_items(self, invoice) -> list:
+        items = list(invoice.items.all())
+        for item in items:
+            item.invoice = invoice  # its currency without a query per item
+        return InvoiceItemSerializer(items, many=True).data
+
+
+class PriceSerializer(serializers.Serializer):
+    currency = serializers.CharField(source="currency_id")
+    list_price = serializers.CharField()
+
+
+class ChargeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="What a memo from charges names as charge.")
+    name = serializers.CharField()
+    charge_type = serializers.CharField()
+    charge_model = serializers.CharField()
+    unit_of_measure = serializers.CharField()
+    billing_period = serializers.CharField()
+    taxable = serializers.BooleanField()
+    tax_code = serializers.CharField(source="tax_code.code", allow_null=True, default=None)
+    active = serializers.BooleanField()
+    prices = PriceSerializer(many=True)
+
+
+class ProductSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    charges = ChargeSerializer(many=True)
+
+
+class AccountViewSet(SortedList, ApiViewSet):
+    resource = "accounts"
+    pagination_class = KeysetPagination
+    filter_backends = [UiFilterBackend]
+    filterset_class = AccountListView.filterset_class
+    sort_fields = AccountListView.sort_fields
+    sort_columns = AccountListView.sort_columns
+    default_sort = AccountListView.default_sort
+    serializer_class = AccountSerializer
+
+    def get_queryset(self):
+        return AccountListView().get_queryset()
+
+    @extend_schema(responses={200: AccountSerializer(many=True), **LIST_ERRORS})
+    def list(self, request):
+        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(AccountSerializer(rows, many=True).data)
+
+    @extend_schema(responses={200: AccountSerializer, **READ_ERRORS})
+    def retrieve(self, request, number: str):
+        view = AccountDetailView(kwargs={"number": number})
+        return Response(AccountSerializer(view.get_object()).data)
+
+
+class InvoiceViewSet(SortedList, ApiViewSet):
+    resource = "invoices"
+    pagination_class = KeysetPagination
+    filter_backends = [UiFilterBackend]
+    filterset_class = InvoiceListView.filterset_class
+    sort_fields = InvoiceListView.sort_fields
+    sort_columns = InvoiceListView.sort_columns
+    default_sort = InvoiceListView.default_sort
+    serializer_class = InvoiceSerializer
+
+    def get_queryset(self):
+        return InvoiceListView().get_queryset()
+
+    @extend_schema(responses={200: InvoiceSummarySerializer(many=True), **LIST_ERRORS})
+    def list(self, request):
+        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(InvoiceSummarySerializer(rows, many=True).data)
+
+    @extend_schema(responses={200: InvoiceSerializer, **READ_ERRORS})
+    def retrieve(self, request, number: str):
+        # The invoice page's own queryset.
+        view = InvoiceDetailView()
+        view.request = request
+        queryset = view.get_queryset()
+        return Response(InvoiceSerializer(get_object_or_404(queryset, number=number)).data)
+
+
+class ProductViewSet(SortedList, ApiViewSet):
+    resource = "products"
+    lookup_field = "sku"
+    lookup_value_regex = r"[^/]{1,64}"
+    pagination_class = KeysetPagination
+    sort_fields = {"name": "Name", "sku": "SKU"}
+    default_sort = "name"
+    serializer_class = ProductSerializer
+
+    def get_queryset(self):
+        charges = Charge.objects.select_related("tax_code").order_by("name", "id")
+        prices = ChargePrice.objects.order_by("currency_id")
+        return Product.objects.prefetch_related(
+            Prefetch("charges", queryset=charges.prefetch_related(Prefetch("prices", prices)))
+        )
+
+    @extend_schema(responses={200: ProductSerializer(many=True), **LIST_ERRORS})
+    def list(self, request):
+        rows = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ProductSerializer(rows, many=True).data)
+
+    @extend_schema(responses={200: ProductSerializer, **READ_ERRORS})
+    def retrieve(self, request, sku: str):
+        return Response(ProductSerializer(get_object_or_404(self.get_queryset(), sku=sku)).data)
