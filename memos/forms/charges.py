@@ -60,7 +60,7 @@ class ChargeRowForm(forms.Form):
     quantity = TypedNumberField(
         required=False,
         column=QUANTITY_COLUMN,
-        widget=MoneyInput(attrs={"placeholder": "1"}),
+        widget=MoneyInput(),
     )
     service_start = forms.DateField(required=False, widget=DateInput())
     service_end = forms.DateField(required=False, widget=DateInput())

@@ -257,3 +257,11 @@ def test_save_and_post_on_charges_needs_the_permission_to_post(client, platform)
     data = {**form_data(account, lines), "action": "post"}
     assert client.post(url(), data).status_code == 403
     assert not Memo.objects.exists()
+
+
+def test_no_placeholder_on_the_charges_page_looks_like_a_typed_value(operator_client):
+    """A quantity placeholder of "1" reads as a quantity already typed (issue 10)."""
+    html = operator_client.get(url()).content.decode()
+    placeholders = re.findall(r'placeholder="([^"]*)"', html)
+    assert not [p for p in placeholders if re.fullmatch(r"[\d.,\s-]+", p)], placeholders
+    assert "(1 if empty)" in html
