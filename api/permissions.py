@@ -28,6 +28,17 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("memos", "unpost_memo"): p.PROCESS_MEMO,
     ("memos", "cancel_memo"): p.PROCESS_MEMO,
     ("memos", "destroy"): p.DELETE_MEMO,
+    # The memo page's Edit; a new reason code also needs CHANGE_REASON_CODE (checked in the view,
+    # as the edit form hides the field without it).
+    ("memos", "partial_update"): p.PROCESS_MEMO,
+    ("memos", "recalculate_tax"): p.PROCESS_MEMO,
+    ("memos", "apply"): p.SETTLE_CREDIT_MEMO,
+    ("memos", "unapply"): p.SETTLE_CREDIT_MEMO,
+    ("memos", "refund"): p.SETTLE_CREDIT_MEMO,
+    ("memos", "reverse_memo"): p.REVERSE_CREDIT_MEMO,
+    ("memos", "write_off_memo"): p.REVERSE_CREDIT_MEMO,
+    ("memos", "transfer"): p.CHANGE_TRANSFER,
+    ("memos", "bulk_transfer"): p.CHANGE_TRANSFER,
 }
 
 

@@ -5,18 +5,15 @@ lists take the UI lists' filters and sorts."""
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.response import Response
 
-from api.base import ApiViewSet
+from api.base import ResourceViewSet
 from api.fields import MoneyField, NumberOf
-from api.filters import UiFilterBackend
-from api.pagination import KeysetPagination, SortedList
-from api.schema import LIST_ERRORS, READ_ERRORS
+from billing import selectors
+from billing.filters import AccountFilterSet, InvoiceFilterSet
 from billing.models import Charge, ChargePrice, Product
-from billing.views import AccountDetailView, AccountListView, InvoiceDetailView, InvoiceListView
+from billing.selectors import ListSorts
 
 
 class AccountSerializer(serializers.Serializer):
@@ -105,78 +102,42 @@ class ProductSerializer(serializers.Serializer):
     charges = ChargeSerializer(many=True)
 
 
-class AccountViewSet(SortedList, ApiViewSet):
+class AccountViewSet(ResourceViewSet):
     resource = "accounts"
-    pagination_class = KeysetPagination
-    filter_backends = [UiFilterBackend]
-    filterset_class = AccountListView.filterset_class
-    sort_fields = AccountListView.sort_fields
-    sort_columns = AccountListView.sort_columns
-    default_sort = AccountListView.default_sort
-    serializer_class = AccountSerializer
+    filterset_class = AccountFilterSet
+    sorts = selectors.ACCOUNT_SORTS
+    list_serializer = AccountSerializer
+    detail_serializer = AccountSerializer
 
-    def get_queryset(self):
-        return AccountListView().get_queryset()
-
-    @extend_schema(responses={200: AccountSerializer(many=True), **LIST_ERRORS})
-    def list(self, request):
-        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(AccountSerializer(rows, many=True).data)
-
-    @extend_schema(responses={200: AccountSerializer, **READ_ERRORS})
-    def retrieve(self, request, number: str):
-        view = AccountDetailView(kwargs={"number": number})
-        return Response(AccountSerializer(view.get_object()).data)
+    def list_queryset(self):
+        return selectors.account_rows()
 
 
-class InvoiceViewSet(SortedList, ApiViewSet):
+class InvoiceViewSet(ResourceViewSet):
     resource = "invoices"
-    pagination_class = KeysetPagination
-    filter_backends = [UiFilterBackend]
-    filterset_class = InvoiceListView.filterset_class
-    sort_fields = InvoiceListView.sort_fields
-    sort_columns = InvoiceListView.sort_columns
-    default_sort = InvoiceListView.default_sort
-    serializer_class = InvoiceSerializer
+    filterset_class = InvoiceFilterSet
+    sorts = selectors.INVOICE_SORTS
+    list_serializer = InvoiceSummarySerializer
+    detail_serializer = InvoiceSerializer
 
-    def get_queryset(self):
-        return InvoiceListView().get_queryset()
+    def list_queryset(self):
+        return selectors.invoice_rows()
 
-    @extend_schema(responses={200: InvoiceSummarySerializer(many=True), **LIST_ERRORS})
-    def list(self, request):
-        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(InvoiceSummarySerializer(rows, many=True).data)
-
-    @extend_schema(responses={200: InvoiceSerializer, **READ_ERRORS})
-    def retrieve(self, request, number: str):
-        # The invoice page's own queryset.
-        view = InvoiceDetailView()
-        view.request = request
-        queryset = view.get_queryset()
-        return Response(InvoiceSerializer(get_object_or_404(queryset, number=number)).data)
+    def detail_queryset(self):
+        return selectors.invoice_with_items()
 
 
-class ProductViewSet(SortedList, ApiViewSet):
+class ProductViewSet(ResourceViewSet):
     resource = "products"
     lookup_field = "sku"
     lookup_value_regex = r"[^/]{1,64}"
-    pagination_class = KeysetPagination
-    sort_fields = {"name": "Name", "sku": "SKU"}
-    default_sort = "name"
-    serializer_class = ProductSerializer
+    sorts = ListSorts(fields={"name": "Name", "sku": "SKU"}, default="name")
+    list_serializer = ProductSerializer
+    detail_serializer = ProductSerializer
 
-    def get_queryset(self):
+    def list_queryset(self):
         charges = Charge.objects.select_related("tax_code").order_by("name", "id")
         prices = ChargePrice.objects.order_by("currency_id")
         return Product.objects.prefetch_related(
             Prefetch("charges", queryset=charges.prefetch_related(Prefetch("prices", prices)))
         )
-
-    @extend_schema(responses={200: ProductSerializer(many=True), **LIST_ERRORS})
-    def list(self, request):
-        rows = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(ProductSerializer(rows, many=True).data)
-
-    @extend_schema(responses={200: ProductSerializer, **READ_ERRORS})
-    def retrieve(self, request, sku: str):
-        return Response(ProductSerializer(get_object_or_404(self.get_queryset(), sku=sku)).data)
