@@ -86,7 +86,23 @@ def not_found(request, *args, **kwargs):
 # --- the base of every resource: a list, one document, and the actions on it ----------------
 
 
-class ResourceViewSet(SortedList, ApiViewSet):
+class ActionViewSet(ApiViewSet):
+    """The base of every action: a service called as the request's user, its refusal answered
+    in the API's shape (api.errors)."""
+
+    def act(self, service, /, *, takes_input: bool = False, **kwargs):
+        """Call a service as the request's user. Its refusal is a 409 (the document's state),
+        except, for an action with a body, a refusal the service keyed by what was sent (a
+        field, a row, or the whole input: `__all__`): a 400 in that shape."""
+        try:
+            return service(actor=self.request.user, **kwargs)
+        except DjangoValidationError as exc:
+            if takes_input and hasattr(exc, "error_dict"):
+                raise
+            raise conflict(exc) from exc
+
+
+class ResourceViewSet(SortedList, ActionViewSet):
     """A resource's list and one document, as its UI pages read them.
 
     A subclass names its selectors and serializers; the list takes the UI list's FilterSet and
@@ -148,32 +164,19 @@ class ResourceViewSet(SortedList, ApiViewSet):
         obj = get_object_or_404(self.detail_queryset(), **{self.lookup_field: lookup})
         return Response(self.detail_serializer(obj).data, status=status_code)
 
-    # --- actions -----------------------------------------------------------------------------
-
-    def act(self, service, /, *, takes_input: bool = False, **kwargs):
-        """Call a service as the request's user. Its refusal is a 409 (the document's state),
-        except, for an action with a body, a refusal the service keyed by what was sent (a
-        field, a row, or the whole input: `__all__`): a 400 in that shape."""
-        try:
-            return service(actor=self.request.user, **kwargs)
-        except DjangoValidationError as exc:
-            if takes_input and hasattr(exc, "error_dict"):
-                raise
-            raise conflict(exc) from exc
-
 
 def post_action(*, detail: bool = True, path: str, responses, request=None, summary: str = "",
                 status_code: int = 200, name: str | None = None,
-                operation_id: str | None = None):  # fmt: skip
+                operation_id: str | None = None, **action_kwargs):  # fmt: skip
     """A POST action of a resource: routed, documented with every error answer, idempotent
     (api.idempotency: the same Idempotency-Key replays the first answer)."""
     errors = ACTION_ERRORS if detail else WRITE_ERRORS
 
     def decorate(method):
         method = idempotent(method)
-        method = action(detail=detail, methods=["post"], url_path=path, url_name=name or path)(
-            method
-        )
+        method = action(
+            detail=detail, methods=["post"], url_path=path, url_name=name or path, **action_kwargs
+        )(method)
         return extend_schema(
             request=request,
             responses={status_code: responses, **errors},

@@ -1,6 +1,5 @@
-"""The billing resources of the REST API: accounts (with their balance), invoices (with their
-items: the ids a memo from an invoice names) and the product catalog, read-only for now. The
-lists take the UI lists' filters and sorts."""
+"""Invoices (with their items: the ids a memo from an invoice names) and the product catalog,
+read-only. The lists take the UI lists' filters and sorts."""
 
 from __future__ import annotations
 
@@ -11,24 +10,9 @@ from rest_framework import serializers
 from api.base import ResourceViewSet
 from api.fields import MoneyField, NumberOf
 from billing import selectors
-from billing.filters import AccountFilterSet, InvoiceFilterSet
+from billing.filters import InvoiceFilterSet
 from billing.models import Charge, ChargePrice, Product
 from billing.selectors import ListSorts
-
-
-class AccountSerializer(serializers.Serializer):
-    number = serializers.CharField()
-    name = serializers.CharField()
-    currency = serializers.CharField(source="currency_id")
-    bill_cycle_day = serializers.IntegerField()
-    batch = serializers.CharField()
-    status = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    # The balance summary of the account page (billing.selectors.accounts_with_balance).
-    balance = MoneyField()
-    invoice_balance = MoneyField()
-    debit_balance = MoneyField()
-    credit_unapplied = MoneyField()
 
 
 class InvoiceSummarySerializer(serializers.Serializer):
@@ -100,17 +84,6 @@ class ProductSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     charges = ChargeSerializer(many=True)
-
-
-class AccountViewSet(ResourceViewSet):
-    resource = "accounts"
-    filterset_class = AccountFilterSet
-    sorts = selectors.ACCOUNT_SORTS
-    list_serializer = AccountSerializer
-    detail_serializer = AccountSerializer
-
-    def list_queryset(self):
-        return selectors.account_rows()
 
 
 class InvoiceViewSet(ResourceViewSet):
