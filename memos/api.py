@@ -4,32 +4,34 @@ post / unpost / cancel / delete. Every write calls the service the UI calls."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from api.base import ApiViewSet
-from api.errors import IdempotencyKeyReused, conflict
+from api.base import ResourceViewSet, post_action
+from api.errors import IdempotencyKeyReused
 from api.fields import IdField, MoneyField, NumberField, NumberOf
-from api.filters import UiFilterBackend
 from api.idempotency import created_or_replayed, idempotent, memo_key
-from api.pagination import KeysetPagination, SortedList
-from api.schema import ACTION_ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
+from api.schema import ACTION_ERRORS, ERRORS, WRITE_ERRORS
+from billing import permissions as perms
 from billing.models import Account, Charge, Invoice
 from billing.money import QUANTITY_COLUMN
 from memos import services
 from memos.filters import MemoFilterSet
 from memos.forms.charges import ChargeRowForm
-from memos.models import Memo, MemoType, ReasonCode
-from memos.services import idempotency, lifecycle
+from memos.forms.common import tax_mode, typed_tax
+from memos.models import Memo, MemoApplication, MemoType, ReasonCode, RefundMethod, TransferStatus
+from memos.selectors import MEMO_SORTS, memo_page, memo_rows
+from memos.services import idempotency, lifecycle, settlement
 from memos.services.common import REASON_CODE_TYPE
-from memos.views import creation as creation_views
-from memos.views.detail import MemoDetailView
-from memos.views.lists import MemoListView
+from memos.services.transfer import BULK_TRANSFER_LIMIT, BULK_TRANSFER_VALUES, mark_transferred
 
 # --- what a memo reads as ------------------------------------------------------------------
 
@@ -221,48 +223,137 @@ class MemoFromChargesSerializer(MemoHeaderSerializer):
 
 def line_tax(line: dict, auto_tax: bool) -> dict:
     """Tax-Included counts only with auto-calculation on, a typed tax only with it off: the
-    create pages' rule (memos/views/creation.py tax_mode, typed_tax)."""
+    create pages' rule (memos/forms/common.py tax_mode, typed_tax)."""
     return {
-        "tax_mode": creation_views.tax_mode(line, auto_tax),
-        "tax_amount": creation_views.typed_tax(line, auto_tax),
+        "tax_mode": tax_mode(line, auto_tax),
+        "tax_amount": typed_tax(line, auto_tax),
     }
+
+
+# --- what the actions on a memo take ---------------------------------------------------------
+
+
+def reason_code_named(memo_type_or_code_type: str, name: str, *, field: str = "reason_code"):
+    """The active reason code of that type named `name` (the API names codes as the UI shows
+    them), or a 400 on `field`."""
+    code_type = REASON_CODE_TYPE.get(memo_type_or_code_type, memo_type_or_code_type)
+    code = ReasonCode.objects.filter(code_type=code_type, name=name, active=True).first()
+    if code is None:
+        raise ValidationError({field: [f"No active {code_type} reason code is named {name!r}."]})
+    return code
+
+
+class MemoEditSerializer(serializers.Serializer):
+    """The memo page's Edit (memos/views/edit.py): what is sent is changed, what is left out
+    stays; the service refuses what the memo's status does not allow (DOMAIN.md 2.4)."""
+
+    memo_date = serializers.DateField(required=False, help_text="Drafts only.")
+    reason_code = serializers.CharField(
+        required=False, max_length=100, help_text="A reason code's name (needs its permission)."
+    )
+    auto_pay = serializers.BooleanField(required=False, help_text="Debit memos.")
+    apply_to_invoice_on_post = serializers.BooleanField(required=False, help_text="Credit memos.")
+    exclude_from_auto_apply = serializers.BooleanField(required=False, help_text="Credit memos.")
+    comments = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+
+
+class ItemAmountSerializer(serializers.Serializer):
+    item = IdField(help_text="The invoice item's (or debit memo item's) id.")
+    amount = NumberField()
+
+
+class ApplyTargetSerializer(serializers.Serializer):
+    invoice = serializers.CharField(required=False, max_length=32, help_text="An invoice number.")
+    debit_memo = serializers.CharField(
+        required=False, max_length=32, help_text="A debit memo number."
+    )
+    amount = NumberField(required=False, help_text="The header amount (or give items).")
+    items = ItemAmountSerializer(many=True, required=False, help_text="Amounts per item.")
+
+    def validate(self, data):
+        if bool(data.get("invoice")) == bool(data.get("debit_memo")):
+            raise ValidationError("Name either an invoice or a debit memo.")
+        if ("amount" in data) == bool(data.get("items")):
+            raise ValidationError("Give either an amount or amounts per item.")
+        return data
+
+
+class ApplySerializer(serializers.Serializer):
+    effective_date = serializers.DateField(
+        required=False, help_text="Default: today, or the memo date if later."
+    )
+    targets = ApplyTargetSerializer(many=True, allow_empty=False, max_length=500)
+
+
+class UnapplySerializer(serializers.Serializer):
+    amount = NumberField(required=False, help_text="Default: what is still applied.")
+    effective_date = serializers.DateField(
+        required=False, help_text="Default: today, or the application's date if later."
+    )
+
+
+class RefundBodySerializer(serializers.Serializer):
+    amount = NumberField()
+    method = serializers.ChoiceField(choices=RefundMethod.choices)
+    refund_date = serializers.DateField(
+        required=False, help_text="Default: today, or the memo date if later."
+    )
+    reason_code = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="A refund reason code's name. Default: the default code.",
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+
+
+class TransferSerializer(serializers.Serializer):
+    transferred_to_accounting = serializers.ChoiceField(choices=TransferStatus.choices)
+
+
+class BulkTransferSerializer(serializers.Serializer):
+    numbers = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        allow_empty=False,
+        max_length=BULK_TRANSFER_LIMIT,
+        help_text="Memo numbers.",
+    )
+    transferred_to_accounting = serializers.ChoiceField(choices=BULK_TRANSFER_VALUES)
+
+
+class BulkTransferOutcomeSerializer(serializers.Serializer):
+    """Per memo, not all or nothing (memos/services/transfer.py): which changed, and why each
+    of the others did not."""
+
+    changed = serializers.ListField(child=serializers.CharField())
+    already = serializers.ListField(child=serializers.CharField())
+    needs_override = serializers.ListField(child=serializers.CharField())
+    not_posted = serializers.ListField(child=serializers.CharField())
+    not_found = serializers.ListField(child=serializers.CharField())
+    refused = serializers.ListField(child=serializers.CharField())
+
+
+def later_of_today_and(day: dt.date) -> dt.date:
+    return max(timezone.localdate(), day)
 
 
 # --- the resource ----------------------------------------------------------------------------
 
 
-class MemoViewSet(SortedList, ApiViewSet):
+class MemoViewSet(ResourceViewSet):
     resource = "memos"
-    serializer_class = MemoSerializer
-    pagination_class = KeysetPagination
-    filter_backends = [UiFilterBackend]
     filterset_class = MemoFilterSet
-    # The memo list page's sorts (memos/views/lists.py).
-    sort_fields = MemoListView.sort_fields
-    sort_columns = MemoListView.sort_columns
-    default_sort = MemoListView.default_sort
+    sorts = MEMO_SORTS
+    list_serializer = MemoSummarySerializer
+    detail_serializer = MemoSerializer
 
-    def get_queryset(self):
-        if self.action == "list":
-            return MemoListView().get_queryset()
-        return MemoDetailView().get_queryset()
+    def list_queryset(self):
+        return memo_rows()
 
-    def memo(self) -> Memo:
-        return get_object_or_404(self.get_queryset(), number=self.kwargs["number"])
+    def detail_queryset(self):
+        return memo_page()
 
-    def answer(self, number: str, status_code=status.HTTP_200_OK) -> Response:
-        memo = get_object_or_404(MemoDetailView().get_queryset(), number=number)
-        return Response(MemoSerializer(memo).data, status=status_code)
-
-    @extend_schema(responses={200: MemoSummarySerializer(many=True), **LIST_ERRORS})
-    def list(self, request):
-        queryset = self.filter_queryset(self.get_queryset())
-        rows = self.paginate_queryset(queryset)
-        return self.get_paginated_response(MemoSummarySerializer(rows, many=True).data)
-
-    @extend_schema(responses={200: MemoSerializer, **READ_ERRORS})
-    def retrieve(self, request, number: str):
-        return Response(MemoSerializer(self.memo()).data)
+    def target_queryset(self):
+        return Memo.objects.select_related("account", "currency")
 
     @extend_schema(
         request=MemoFromInvoiceSerializer,
@@ -369,37 +460,203 @@ class MemoViewSet(SortedList, ApiViewSet):
             raise
 
     def run(self, service, number: str) -> Response:
-        memo = self.memo()
-        try:
-            service(memo=memo, actor=self.request.user)
-        except DjangoValidationError as exc:
-            raise conflict(exc) from exc
+        self.act(service, memo=self.get_object())
         return self.answer(number)
 
-    @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
-    @action(detail=True, methods=["post"], url_path="post", url_name="post")
-    @idempotent
+    @post_action(path="post", responses=MemoSerializer, summary="Post a draft memo")
     def post_memo(self, request, number: str):
         return self.run(lifecycle.post_memo, number)
 
-    @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
-    @action(detail=True, methods=["post"], url_path="unpost", url_name="unpost")
-    @idempotent
+    @post_action(path="unpost", responses=MemoSerializer, summary="Cancel the post of a memo")
     def unpost_memo(self, request, number: str):
         return self.run(lifecycle.unpost_memo, number)
 
-    @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
-    @action(detail=True, methods=["post"], url_path="cancel", url_name="cancel")
-    @idempotent
+    @post_action(path="cancel", responses=MemoSerializer, summary="Cancel a draft memo")
     def cancel_memo(self, request, number: str):
         return self.run(lifecycle.cancel_memo, number)
 
     @extend_schema(responses={204: None, **ACTION_ERRORS})
     @idempotent
     def destroy(self, request, number: str):
-        memo = self.memo()
-        try:
-            lifecycle.delete_memo(memo=memo, actor=request.user)
-        except DjangoValidationError as exc:
-            raise conflict(exc) from exc
+        self.act(lifecycle.delete_memo, memo=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    # --- edit, tax, settlement, transfer (the memo page's buttons) ---------------------------
+
+    @extend_schema(
+        request=MemoEditSerializer,
+        responses={200: MemoSerializer, **WRITE_ERRORS, 404: ERRORS},
+        summary="Edit a memo's header",
+    )
+    def partial_update(self, request, number: str):
+        body = MemoEditSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        memo = self.get_object()
+        may_change = request.user.has_perm(perms.CHANGE_REASON_CODE)
+        if data.get("reason_code"):
+            if not may_change:
+                raise PermissionDenied("Changing the reason code needs its own permission.")
+            data["reason_code"] = reason_code_named(memo.memo_type, data["reason_code"])
+        self.act(
+            lifecycle.update_memo_header,
+            takes_input=True,
+            memo=memo,
+            may_change_reason_code=may_change,
+            **data,
+        )
+        return self.answer(number)
+
+    @post_action(path="recalculate-tax", responses=MemoSerializer, summary="Recalculate tax")
+    def recalculate_tax(self, request, number: str):
+        return self.run(services.recalculate_tax, number)
+
+    @post_action(
+        path="apply",
+        request=ApplySerializer,
+        responses=MemoSerializer,
+        summary="Apply a posted credit memo to invoices and debit memos",
+    )
+    def apply(self, request, number: str):
+        body = ApplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        memo = self.get_object()
+        targets = self.application_targets(memo, body.validated_data["targets"])
+        effective = body.validated_data.get("effective_date") or later_of_today_and(memo.memo_date)
+        self.act(
+            settlement.apply_credit_memo,
+            takes_input=True,
+            credit_memo=memo,
+            targets=targets,
+            effective_date=effective,
+        )
+        return self.answer(number)
+
+    def application_targets(self, memo: Memo, rows: list[dict]) -> list:
+        """The documents named by number, each read once (two queries, however many)."""
+        invoices = Invoice.objects.in_bulk(
+            [row["invoice"] for row in rows if row.get("invoice")], field_name="number"
+        )
+        debit_memos = Memo.objects.filter(memo_type=MemoType.DEBIT).in_bulk(
+            [row["debit_memo"] for row in rows if row.get("debit_memo")], field_name="number"
+        )
+        targets, errors = [], {}
+        for index, row in enumerate(rows):
+            key = f"targets.{index}"
+            invoice = invoices.get(row.get("invoice"))
+            debit_memo = debit_memos.get(row.get("debit_memo"))
+            if invoice is None and debit_memo is None:
+                field = "invoice" if row.get("invoice") else "debit_memo"
+                errors[f"{key}.{field}"] = [f"No {field.replace('_', ' ')} {row.get(field)}."]
+                continue
+            targets.append(
+                settlement.ApplicationTarget(
+                    invoice=invoice,
+                    debit_memo=debit_memo,
+                    amount=row.get("amount"),
+                    item_amounts={i["item"]: i["amount"] for i in row.get("items") or []},
+                    key=key,
+                )
+            )
+        if errors:
+            raise ValidationError(errors)
+        return targets
+
+    @post_action(
+        path=r"applications/(?P<application_id>[0-9]{1,18})/unapply",
+        name="unapply",
+        request=UnapplySerializer,
+        responses=MemoSerializer,
+        summary="Unapply (part of) one application",
+    )
+    def unapply(self, request, number: str, application_id: str):
+        body = UnapplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        memo = self.get_object()
+        application = get_object_or_404(MemoApplication, pk=int(application_id), credit_memo=memo)
+        self.act(
+            settlement.unapply_credit_memo,
+            takes_input=True,
+            application=application,
+            amount=body.validated_data.get("amount"),
+            effective_date=body.validated_data.get("effective_date")
+            or later_of_today_and(application.effective_date),
+        )
+        return self.answer(number)
+
+    @post_action(
+        path="refund",
+        request=RefundBodySerializer,
+        responses=MemoSerializer,
+        summary="Refund (part of) a credit memo's unapplied amount",
+    )
+    def refund(self, request, number: str):
+        body = RefundBodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        memo = self.get_object()
+        if data.get("reason_code"):
+            data["reason_code"] = reason_code_named("refund", data["reason_code"])
+        else:
+            data["reason_code"] = ReasonCode.objects.filter(
+                code_type="refund", is_default=True, active=True
+            ).first()
+        data.setdefault("refund_date", later_of_today_and(memo.memo_date))
+        self.act(settlement.refund_credit_memo, takes_input=True, credit_memo=memo, **data)
+        return self.answer(number)
+
+    @post_action(
+        path="reverse", name="reverse", responses=MemoSerializer, summary="Reverse a credit memo"
+    )
+    def reverse_memo(self, request, number: str):
+        self.act(settlement.reverse_credit_memo, credit_memo=self.get_object())
+        return self.answer(number)
+
+    @post_action(
+        path="write-off",
+        name="write_off",
+        responses=MemoSerializer,
+        summary="Write off a credit memo",
+    )
+    def write_off_memo(self, request, number: str):
+        self.act(settlement.write_off_credit_memo, credit_memo=self.get_object())
+        return self.answer(number)
+
+    @post_action(
+        path="transferred-to-accounting",
+        name="transfer",
+        request=TransferSerializer,
+        responses=MemoSerializer,
+        summary="Change Transferred to Accounting",
+    )
+    def transfer(self, request, number: str):
+        body = TransferSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.act(
+            lifecycle.set_transferred_to_accounting,
+            memo=self.get_object(),
+            value=body.validated_data["transferred_to_accounting"],
+            may_override=request.user.has_perm(perms.OVERRIDE_TRANSFER),
+        )
+        return self.answer(number)
+
+    @post_action(
+        detail=False,
+        path="transferred-to-accounting",
+        name="bulk_transfer",
+        operation_id="memos_bulk_transfer",
+        request=BulkTransferSerializer,
+        responses=BulkTransferOutcomeSerializer,
+        summary="Mark many memos Transferred to Accounting (per memo, not all or nothing)",
+    )
+    def bulk_transfer(self, request):
+        body = BulkTransferSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        numbers = list(dict.fromkeys(n.strip() for n in body.validated_data["numbers"]))
+        outcome = mark_transferred(
+            numbers=[n for n in numbers if n],
+            value=body.validated_data["transferred_to_accounting"],
+            actor=request.user,
+            may_override=request.user.has_perm(perms.OVERRIDE_TRANSFER),
+        )
+        return Response(BulkTransferOutcomeSerializer(outcome).data)
