@@ -513,3 +513,49 @@ def test_queries_per_list_request_are_the_same_for_1_and_50_rows(viewer, url):
     rows_fifty, fifty = list_queries(api, url)
     assert (rows_one, rows_fifty) == (1, 50)
     assert one == fifty
+
+
+# --- every other write, per role ------------------------------------------------------------------
+
+
+def finished_run(world) -> BillRun:
+    run = BillRun.objects.create(
+        number="BR-DONE", invoice_date=DAY, target_date=DAY, status=BillRunStatus.COMPLETED
+    )
+    run.errors.create(account=world["account"], reason="Broken")
+    return run
+
+
+@pytest.mark.parametrize("role", ["reviewer", "viewer"])
+@pytest.mark.parametrize("action", ["post", "cancel", "retry"])
+def test_bill_run_actions_need_the_manage_permission(request, world, role, action):
+    run = finished_run(world)
+    before = state()
+    api = token_client(request.getfixturevalue(role))
+    assert_errors(api.post(f"/api/v1/bill-runs/{run.number}/{action}/"), 403, "__all__")
+    assert_errors(APIClient().post(f"/api/v1/bill-runs/{run.number}/{action}/"), 401)
+    assert state() == before
+
+
+@pytest.mark.parametrize("role", ["operator", "billing_admin"])
+def test_bill_run_actions_for_who_may_manage_runs(request, world, role):
+    run = finished_run(world)
+    api = token_client(request.getfixturevalue(role))
+    assert api.post(f"/api/v1/bill-runs/{run.number}/retry/").status_code == 201
+    assert api.post(f"/api/v1/bill-runs/{run.number}/post/").status_code == 200
+    assert_errors(api.post("/api/v1/bill-runs/BR-NONE/post/"), 404, "__all__")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_usage_from_csv_per_role(request, world, role):
+    text = f"subscription_charge,usage_date,quantity\n{world['usage'].pk},2026-11-05,3\n"
+    upload = SimpleUploadedFile("usage.csv", text.encode(), content_type="text/csv")
+    before = state()
+    response = token_client(request.getfixturevalue(role)).post(
+        "/api/v1/usage/csv/", {"file": upload}, format="multipart"
+    )
+    if role in ("operator", "billing_admin"):
+        assert response.status_code == 201, response.content
+    else:
+        assert_errors(response, 403, "__all__")
+        assert state() == before

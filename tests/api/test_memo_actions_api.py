@@ -310,3 +310,44 @@ def test_bulk_transfer_refusals(reviewer, operator, credit, body, key):
     assert_errors(token_client(operator).post(url, good, format="json"), 403, "__all__")
     assert_errors(APIClient().post(url, good, format="json"), 401, "__all__")
     assert full_state() == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_unapply_per_role(request, operator, credit, role):
+    token_client(operator).post(f"{MEMOS}{credit.number}/apply/", apply_body(credit), format="json")
+    application = MemoApplication.objects.get(credit_memo=credit)
+    url = f"{MEMOS}{credit.number}/applications/{application.pk}/unapply/"
+    before = full_state()
+    response = token_client(request.getfixturevalue(role)).post(url, {}, format="json")
+    if role in ("operator", "billing_admin"):
+        assert response.status_code == 200, response.content
+        assert response.json()["unapplied_amount"] == "55.00"
+    else:
+        assert_errors(response, 403, "__all__")
+        assert full_state() == before
+
+
+def test_unapply_refusals(operator, credit):
+    api = token_client(operator)
+    api.post(f"{MEMOS}{credit.number}/apply/", apply_body(credit), format="json")
+    application = MemoApplication.objects.get(credit_memo=credit)
+    url = f"{MEMOS}{credit.number}/applications/{application.pk}/unapply/"
+    before = full_state()
+    assert_errors(api.post(url, {"amount": "21"}, format="json"), 400, "amount")
+    assert_errors(api.post(url, {"effective_date": "2000-01-01"}, format="json"), 400,
+                  "effective_date")  # fmt: skip
+    other = f"{MEMOS}{credit.number}/applications/{application.pk + 1000}/unapply/"
+    assert_errors(api.post(other, {}, format="json"), 404, "__all__")
+    assert_errors(APIClient().post(url, {}, format="json"), 401, "__all__")
+    assert full_state() == before
+
+
+@pytest.mark.parametrize("role", ["operator", "viewer"])
+def test_marking_transferred_needs_the_reviewers_permission(request, role, credit):
+    before = full_state()
+    api = token_client(request.getfixturevalue(role))
+    url = f"{MEMOS}{credit.number}/transferred-to-accounting/"
+    assert_errors(api.post(url, {"transferred_to_accounting": "yes"}, format="json"), 403)
+    bulk = {"numbers": [credit.number], "transferred_to_accounting": "yes"}
+    assert_errors(api.post(f"{MEMOS}transferred-to-accounting/", bulk, format="json"), 403)
+    assert full_state() == before
