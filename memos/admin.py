@@ -235,6 +235,19 @@ class MemoAdmin(ServiceWritesAdmin, DocumentAdmin):
             },
         ),
         (
+            # DOMAIN.md 8: read-only here; submit, approve and reject are on the memo page.
+            "Approval",
+            {
+                "fields": [
+                    "approval_status",
+                    "submitted_by",
+                    "submitted_at",
+                    "approved_by",
+                    "approved_at",
+                ]
+            },
+        ),
+        (
             "Record",
             {"fields": ["idempotency_key", "created_by", "created_at", "updated_at", "posted_at"]},
         ),

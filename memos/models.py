@@ -59,6 +59,14 @@ class TaxStatus(models.TextChoices):
     VOIDED = "voided", "Voided"
 
 
+class ApprovalStatus(models.TextChoices):
+    """Where a memo stands with its approval (DOMAIN.md 8); blank: not submitted."""
+
+    NONE = "", "-"
+    AWAITING = "awaiting", "Awaiting approval"
+    APPROVED = "approved", "Approved"
+
+
 class ReasonCodeType(models.TextChoices):
     CREDIT_MEMO = "credit_memo", "Credit memo"
     DEBIT_MEMO = "debit_memo", "Debit memo"
@@ -218,6 +226,19 @@ class Memo(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     posted_at = models.DateTimeField(null=True, blank=True)
+    # Approvals (DOMAIN.md 8), written only by memos.services.approvals: submitted (Awaiting
+    # approval) -> approved and posted in one go, or back to plain Draft (rejected, or edited).
+    approval_status = models.CharField(
+        "Approval", max_length=16, choices=ApprovalStatus.choices, blank=True, default=""
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-memo_date", "-id"]
@@ -239,6 +260,12 @@ class Memo(models.Model):
                 condition=Q(status="draft", tax_status="error"),
                 name="memo_tax_error_keyset",
             ),
+            # The approvers' queue (home page count, the list's approval filter): few rows.
+            models.Index(
+                fields=["memo_date", "id"],
+                condition=Q(approval_status="awaiting"),
+                name="memo_awaiting_keyset",
+            ),
         ]
         permissions = [
             ("create_memo_from_invoice", "Create memos from invoices"),
@@ -252,6 +279,7 @@ class Memo(models.Model):
                 "override_transferred_to_accounting",
                 "Change Transferred to Accounting away from Yes",
             ),
+            ("approve_memo", "Approve and reject memos submitted for approval"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -527,6 +555,10 @@ class MemoEvent(models.Model):
         TRANSFER_CHANGED = "transfer_changed", "Transferred to Accounting changed"
         TAX_RECALCULATED = "tax_recalculated", "Tax recalculated"
         TAX_VOIDED = "tax_voided", "Tax voided"
+        SUBMITTED = "submitted", "Submitted for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Submission withdrawn"
 
     memo = models.ForeignKey(Memo, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

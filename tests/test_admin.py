@@ -16,6 +16,7 @@ from billing.models import (
     Account,
     AccountingPeriod,
     AccountingPeriodEvent,
+    ApprovalRule,
     BilledPeriod,
     BillingSettings,
     BillRun,
@@ -64,6 +65,12 @@ CASES = {
         lambda o: o.prefix,
     ),
     BillingSettings: (BillingSettings.load, None),
+    ApprovalRule: (
+        lambda: ApprovalRule.objects.create(
+            memo_type="credit", currency=bf.currency("USD"), threshold=Decimal("1000")
+        ),
+        lambda o: o.currency_id,
+    ),
     Account: (bf.AccountFactory, lambda o: o.number),
     Product: (bf.ProductFactory, lambda o: o.sku),
     Charge: (bf.ChargeFactory, lambda o: o.name),
@@ -91,6 +98,7 @@ CASES = {
 
 # Reference data can be added from the admin; documents (and the seeded singletons) cannot.
 ADDABLE = {
+    ApprovalRule,
     Currency,
     AccountingPeriod,
     TaxCode,

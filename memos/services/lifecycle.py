@@ -32,6 +32,11 @@ from memos.models import (
     TaxStatus,
     TransferStatus,
 )
+from memos.services.approval_rules import (
+    approval_refusal,
+    clear_approval,
+    withdraw_submission,
+)
 from memos.services.availability import check_available_to_credit, requested_of
 from memos.services.common import record_event, resolve_reason_code
 
@@ -74,6 +79,11 @@ def post_memo(*, memo: Memo, actor) -> Memo:
             "recalculate tax before posting.",
             code="tax_error",
         )
+    # DOMAIN.md 8: at or above its threshold a memo posts only once approved, whoever asks
+    # (the memo page, Save and post, the API, the admin, a coupled invoice's post).
+    refusal = approval_refusal(locked)
+    if refusal:
+        raise ValidationError(refusal, code="needs_approval")
     ensure_open_period(locked.memo_date, field="Memo Date")
     invoice = None
     if locked.memo_type == MemoType.CREDIT and locked.source == MemoSource.INVOICE:
@@ -176,7 +186,20 @@ def unpost_memo(*, memo: Memo, actor) -> Memo:
         raise refusal
     locked.status = MemoStatus.DRAFT
     locked.posted_at = None
-    locked.save(update_fields=["status", "posted_at", "updated_at"])
+    # An approval was for one post: posted again, the memo is approved again.
+    clear_approval(locked)
+    locked.save(
+        update_fields=[
+            "status",
+            "posted_at",
+            "updated_at",
+            "approval_status",
+            "submitted_by",
+            "submitted_at",
+            "approved_by",
+            "approved_at",
+        ]
+    )
     record_event(
         locked,
         MemoEvent.Kind.UNPOSTED,
@@ -391,6 +414,8 @@ def update_memo_header(
             before=before,
             after=after,
         )
+        # DOMAIN.md 8: any edit to a submitted memo withdraws the submission.
+        withdraw_submission(locked, actor=actor, why="edited " + ", ".join(after))
     return locked
 
 
