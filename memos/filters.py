@@ -15,6 +15,7 @@ from billing.filters import (
 from billing.forms import TypedNumberField
 from billing.money import MONEY_COLUMN
 from memos.models import (
+    ApprovalStatus,
     Memo,
     MemoSource,
     MemoStatus,
@@ -24,6 +25,7 @@ from memos.models import (
     TaxStatus,
     TransferStatus,
 )
+from memos.services.approval_rules import awaiting_approval_of
 
 
 class AmountRangeWidget(django_filters.widgets.RangeWidget):
@@ -93,6 +95,14 @@ def memo_reason_codes(request=None):
     )
 
 
+APPROVAL_YOURS = "yours"
+APPROVAL_CHOICES = [
+    (ApprovalStatus.AWAITING.value, "Awaiting approval"),
+    (APPROVAL_YOURS, "Awaiting your approval"),
+    (ApprovalStatus.APPROVED.value, "Approved"),
+]
+
+
 class MemoFilterSet(django_filters.FilterSet):
     number = django_filters.CharFilter(
         label="Memo number",
@@ -139,6 +149,15 @@ class MemoFilterSet(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"placeholder": "Bill run number"}),
     )
 
+    # DOMAIN.md 8: the approvers' queue. "Awaiting your approval" leaves out the memos the
+    # signed-in user created or submitted (they may not approve those).
+    approval = django_filters.ChoiceFilter(
+        label="Approval",
+        choices=APPROVAL_CHOICES,
+        empty_label="Any",
+        method="filter_approval",
+    )
+
     primary_filters = ("number", "memo_type", "status", "account", "memo_date")
 
     class Meta:
@@ -155,7 +174,16 @@ class MemoFilterSet(django_filters.FilterSet):
             "source",
             "tax_status",
             "bill_run",
+            "approval",
         ]
+
+    def filter_approval(self, queryset, name, value):
+        if value == APPROVAL_YOURS:
+            user = getattr(self.request, "user", None)
+            return queryset.filter(awaiting_approval_of(user)) if user else queryset.none()
+        if value == ApprovalStatus.AWAITING:
+            return queryset.filter(approval_status=value, status=MemoStatus.DRAFT)
+        return queryset.filter(approval_status=value)
 
     def filter_account(self, queryset, name, value):
         return queryset.filter(account__in=matching_accounts(value))
