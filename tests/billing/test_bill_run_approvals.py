@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from billing.bill_runs import services
 from billing.factories import currency
@@ -106,3 +107,31 @@ def test_a_run_under_the_threshold_holds_nothing(operator):
     assert run.credit_memos_held == 0
     [memo] = memos_of(run)
     assert memo.status == MemoStatus.POSTED
+
+
+def test_the_run_page_lists_the_held_memo_as_an_exception_queue(
+    run_with_one_large_credit, operator, approver, client
+):
+    run, large, *_ = run_with_one_large_credit
+    run = post(run, operator)
+    [held] = memos_of(run, large)
+    [waiting] = invoices_of(run, large)
+    client.force_login(operator)
+    html = client.get(run.get_absolute_url()).content.decode()
+    assert 'id="count-held">1<' in html
+    assert f'data-testid="held-{held.number}"' in html
+    # The operator posted the run (its submitter) and is no approver: no buttons for them.
+    assert f'id="approve-{held.number}"' not in html
+    client.force_login(approver)
+    html = client.get(run.get_absolute_url()).content.decode()
+    assert f'id="approve-{held.number}"' in html and f'id="reject-{held.number}"' in html
+    response = client.post(
+        reverse("memos:memo_approve", args=[held.number]),
+        {"next": run.get_absolute_url()},
+    )
+    assert response.status_code == 302 and response.url == run.get_absolute_url()
+    held.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (held.status, waiting.status) == (MemoStatus.POSTED, InvoiceStatus.POSTED)
+    html = client.get(run.get_absolute_url()).content.decode()
+    assert "Every held credit memo has been approved or rejected." in html
