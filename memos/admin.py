@@ -21,6 +21,7 @@ from billing.admin import DocumentAdmin, ReadOnlyInline, money_display
 from billing.admin_writes import ServiceWritesAdmin, refusals_as_messages
 from billing.models import BillingSettings
 from memos.models import (
+    CreditInsight,
     Memo,
     MemoApplication,
     MemoApplicationItem,
@@ -526,3 +527,22 @@ class MemoEventAdmin(DocumentAdmin):
     search_fields = ["memo__number", "message"]
     date_hierarchy = "at"
     fields = ["memo", "kind", "actor", "at", "message", "before", "after"]
+
+
+@admin.register(CreditInsight)
+class CreditInsightAdmin(admin.ModelAdmin):
+    """The credit insight's sums, read-only: kept by memos.services.insight, never typed."""
+
+    list_display = ["kind", "month", "currency_id", "batch", "memo_count", "amount"]
+    list_filter = ["kind", "currency_id"]
+    search_fields = ["batch"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -575,3 +575,60 @@ class MemoEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.memo} {self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class CreditInsight(models.Model):
+    """Credit issued (posted credit memos), summed per month, currency and batch along one
+    dimension (DOMAIN.md 8's insight). Kept up to date by the services that post, unpost and
+    re-reason credit memos (memos.services.insight), in their transactions, so the insight pages
+    read a few hundred rows instead of aggregating a million memos.
+
+    `kind` says which dimension a row sums: "memo" rows by reason code, creating user and
+    whether a bill run made the memo; "charge" rows (from the memos' items) by catalog charge;
+    "account" rows by account. Dimension ids are plain integers, 0 where a kind has none (or the
+    memo none: no creating user, an item without a catalog charge), so the unique key matches on
+    every database. Amounts are positive sums of the credit; memo_count counts memos ("charge"
+    rows: items).
+    """
+
+    class Kind(models.TextChoices):
+        MEMO = "memo", "By reason, user and source"
+        CHARGE = "charge", "By charge"
+        ACCOUNT = "account", "By account"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    month = models.DateField(help_text="First day of the memo date's month")
+    currency_id = models.CharField(max_length=3)
+    batch = models.CharField(max_length=8, blank=True)
+    reason_code_id = models.BigIntegerField(default=0)
+    created_by_id = models.BigIntegerField(default=0)
+    from_bill_run = models.BooleanField(default=False)
+    charge_id = models.BigIntegerField(default=0)
+    account_id = models.BigIntegerField(default=0)
+    memo_count = models.BigIntegerField(default=0)
+    amount_excl_tax = MoneyField(default=0)
+    amount = MoneyField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "kind",
+                    "month",
+                    "currency_id",
+                    "batch",
+                    "reason_code_id",
+                    "created_by_id",
+                    "from_bill_run",
+                    "charge_id",
+                    "account_id",
+                ],
+                name="credit_insight_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "currency_id", "month"], name="credit_insight_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.month:%Y-%m} {self.currency_id} {self.amount}"

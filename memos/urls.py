@@ -9,6 +9,7 @@ from memos.views import (
     export,
     from_charges,
     from_invoice,
+    insight,
     lists,
     settlement,
     transfer,
@@ -72,6 +73,13 @@ urlpatterns = [
         "memos/<doc:number>/write-off/",
         settlement.WriteOffCreditMemoView.as_view(),
         name="memo_write_off",
+    ),
+    # DOMAIN.md 8: the credit insight.
+    path("insights/credit/", insight.CreditInsightView.as_view(), name="credit_insight"),
+    path(
+        "insights/credit/<slug:view>.csv",
+        insight.CreditInsightCsvView.as_view(),
+        name="credit_insight_csv",
     ),
     path(
         "invoices/<doc:number>/memos/new/",

@@ -49,6 +49,7 @@ KWARGS = {
     "memos:memo_create_from_invoice": lambda o: {"number": o["invoice"].number},
     "memos:memo_post": lambda o: {"number": o["memo"].number},
     "memos:memo_submit": lambda o: {"number": o["memo"].number},
+    "memos:credit_insight_csv": lambda o: {"view": "reason"},
     "memos:memo_approve": lambda o: {"number": o["memo"].number},
     "memos:memo_reject": lambda o: {"number": o["memo"].number},
     "memos:memo_unpost": lambda o: {"number": o["memo"].number},

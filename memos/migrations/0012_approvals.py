@@ -41,6 +41,14 @@ def grant_approvals(apps, schema_editor):
     admin.permissions.add(permission("memos.approve_memo"))
 
 
+def count_posted_credit(apps, schema_editor):
+    """The credit insight's sums for the credit memos posted before they were kept."""
+    from memos.services.insight import record_credit
+
+    Memo = apps.get_model("memos", "Memo")
+    record_credit(Memo.objects.filter(memo_type="credit", status="posted"), sign=1)
+
+
 def revoke_approvals(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
@@ -97,5 +105,28 @@ class Migration(migrations.Migration):
             model_name='memo',
             index=models.Index(condition=models.Q(('approval_status', 'awaiting')), fields=['memo_date', 'id'], name='memo_awaiting_keyset'),
         ),
+        migrations.CreateModel(
+            name='CreditInsight',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('kind', models.CharField(choices=[('memo', 'By reason, user and source'), ('charge', 'By charge'), ('account', 'By account')], max_length=8)),
+                ('month', models.DateField(help_text="First day of the memo date's month")),
+                ('currency_id', models.CharField(max_length=3)),
+                ('batch', models.CharField(blank=True, max_length=8)),
+                ('reason_code_id', models.BigIntegerField(default=0)),
+                ('created_by_id', models.BigIntegerField(default=0)),
+                ('from_bill_run', models.BooleanField(default=False)),
+                ('charge_id', models.BigIntegerField(default=0)),
+                ('account_id', models.BigIntegerField(default=0)),
+                ('memo_count', models.BigIntegerField(default=0)),
+                ('amount_excl_tax', models.DecimalField(decimal_places=3, default=0, max_digits=18)),
+                ('amount', models.DecimalField(decimal_places=3, default=0, max_digits=18)),
+            ],
+            options={
+                'indexes': [models.Index(fields=['kind', 'currency_id', 'month'], name='credit_insight_lookup')],
+                'constraints': [models.UniqueConstraint(fields=('kind', 'month', 'currency_id', 'batch', 'reason_code_id', 'created_by_id', 'from_bill_run', 'charge_id', 'account_id'), name='credit_insight_key')],
+            },
+        ),
         migrations.RunPython(grant_approvals, revoke_approvals),
+        migrations.RunPython(count_posted_credit, migrations.RunPython.noop),
     ]

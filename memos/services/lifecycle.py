@@ -39,6 +39,7 @@ from memos.services.approval_rules import (
 )
 from memos.services.availability import check_available_to_credit, requested_of
 from memos.services.common import record_event, resolve_reason_code
+from memos.services.insight import record_credit
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ def post_memo(*, memo: Memo, actor) -> Memo:
     if locked.memo_type == MemoType.DEBIT:
         locked.balance = locked.amount
     locked.save(update_fields=["status", "posted_at", "balance", "updated_at"])
+    if locked.memo_type == MemoType.CREDIT:
+        record_credit(Memo.objects.filter(pk=locked.pk), sign=1)
     record_event(
         locked,
         MemoEvent.Kind.POSTED,
@@ -184,6 +187,8 @@ def unpost_memo(*, memo: Memo, actor) -> Memo:
     refusal = unpost_refusal(locked)
     if refusal is not None:
         raise refusal
+    if locked.memo_type == MemoType.CREDIT:
+        record_credit(Memo.objects.filter(pk=locked.pk), sign=-1)
     locked.status = MemoStatus.DRAFT
     locked.posted_at = None
     # An approval was for one post: posted again, the memo is approved again.
@@ -405,7 +410,18 @@ def update_memo_header(
             raise ValidationError({field: f"{label} cannot change once the memo is fully settled."})
         change(field, value, label)
     if after:
+        recount = (
+            "Reason Code" in after
+            and locked.memo_type == MemoType.CREDIT
+            and locked.status == MemoStatus.POSTED
+        )
+        if recount:
+            # The insight's sums by reason code move with the code (memos.services.insight):
+            # out under the old one (still in the row), in under the new one once saved.
+            record_credit(Memo.objects.filter(pk=locked.pk), sign=-1)
         locked.save()
+        if recount:
+            record_credit(Memo.objects.filter(pk=locked.pk), sign=1)
         record_event(
             locked,
             MemoEvent.Kind.UPDATED,

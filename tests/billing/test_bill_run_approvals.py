@@ -11,6 +11,7 @@ from django.urls import reverse
 from billing.bill_runs import services
 from billing.factories import currency
 from billing.models import ApprovalRule, BillRunStatus, GenerationRule, InvoiceStatus
+from memos.insight import InsightFilter, credit_insight, month_end
 from memos.models import ApprovalStatus, MemoEvent, MemoStatus
 from memos.services.approvals import approve_memo, reject_memo
 from memos.services.lifecycle import cancel_memo, post_memo
@@ -83,6 +84,15 @@ def test_posting_holds_the_large_credit_memo_and_its_coupled_invoice(
     waiting.refresh_from_db()
     assert held.status == MemoStatus.POSTED
     assert waiting.status == InvoiceStatus.POSTED and waiting.balance == D(50)
+    # The credit insight counted the run's memos as they posted: the small one with the run,
+    # the held one once approved.
+    where = InsightFilter(
+        start=run.invoice_date.replace(day=1),
+        end=month_end(run.invoice_date),
+        currency=currency("USD"),
+    )
+    [from_runs] = credit_insight("source", where).rows
+    assert (from_runs.label, from_runs.memo_count, from_runs.amount) == ("Bill runs", 2, D(1510))
 
 
 def test_a_rejected_held_memo_is_a_plain_draft_that_can_be_canceled_with_its_invoice(
