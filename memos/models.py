@@ -229,7 +229,13 @@ class Memo(models.Model):
     # Approvals (DOMAIN.md 8), written only by memos.services.approvals: submitted (Awaiting
     # approval) -> approved and posted in one go, or back to plain Draft (rejected, or edited).
     approval_status = models.CharField(
-        "Approval", max_length=16, choices=ApprovalStatus.choices, blank=True, default=""
+        "Approval",
+        max_length=16,
+        choices=ApprovalStatus.choices,
+        blank=True,
+        default="",
+        # Also in the database: bulk loads (COPY) that name only the columns they know.
+        db_default="",
     )
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -74,7 +74,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='memo',
             name='approval_status',
-            field=models.CharField(blank=True, choices=[('', '-'), ('awaiting', 'Awaiting approval'), ('approved', 'Approved')], default='', max_length=16, verbose_name='Approval'),
+            field=models.CharField(blank=True, choices=[('', '-'), ('awaiting', 'Awaiting approval'), ('approved', 'Approved')], db_default='', default='', max_length=16, verbose_name='Approval'),
         ),
         migrations.AddField(
             model_name='memo',
