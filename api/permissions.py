@@ -28,6 +28,11 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("memos", "unpost_memo"): p.PROCESS_MEMO,
     ("memos", "cancel_memo"): p.PROCESS_MEMO,
     ("memos", "destroy"): p.DELETE_MEMO,
+    # DOMAIN.md 8 (approvals branch).
+    ("memos", "submit_memo"): p.PROCESS_MEMO,
+    ("memos", "approve_memo"): p.APPROVE_MEMOS,
+    ("memos", "reject_memo"): p.APPROVE_MEMOS,
+    ("insights", "read"): p.VIEW_MEMOS,
 }
 
 

@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 from api.base import not_found
 from api.docs import DocsView, SchemaView
 from billing.api import AccountViewSet, InvoiceViewSet, ProductViewSet
-from memos.api import MemoViewSet
+from memos.api import CreditInsightApiView, MemoViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("accounts", AccountViewSet, basename="account")
@@ -18,6 +18,7 @@ app_name = "api"
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(), name="docs"),
+    path("insights/credit/", CreditInsightApiView.as_view(), name="credit_insight"),
     path("", include(router.urls)),
     re_path(r"^.*$", not_found, name="not_found"),
 ]

@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from api.base import ApiViewSet
+from api.base import ApiView, ApiViewSet
 from api.errors import IdempotencyKeyReused, conflict
 from api.fields import IdField, MoneyField, NumberField, NumberOf
 from api.filters import UiFilterBackend
@@ -20,15 +20,18 @@ from api.idempotency import created_or_replayed, idempotent, memo_key
 from api.pagination import KeysetPagination, SortedList
 from api.schema import ACTION_ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
 from billing.models import Account, Charge, Invoice
-from billing.money import QUANTITY_COLUMN
+from billing.money import QUANTITY_COLUMN, format_money
 from memos import services
 from memos.filters import MemoFilterSet
 from memos.forms.charges import ChargeRowForm
+from memos.insight import VIEWS as INSIGHT_VIEWS
+from memos.insight import credit_insight
 from memos.models import Memo, MemoType, ReasonCode
-from memos.services import idempotency, lifecycle
+from memos.services import approvals, idempotency, lifecycle
 from memos.services.common import REASON_CODE_TYPE
 from memos.views import creation as creation_views
 from memos.views.detail import MemoDetailView
+from memos.views.insight import insight_form
 from memos.views.lists import MemoListView
 
 # --- what a memo reads as ------------------------------------------------------------------
@@ -124,6 +127,16 @@ class MemoSerializer(MemoSummarySerializer):
     tax_message = serializers.CharField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     updated_at = serializers.DateTimeField()
+    # DOMAIN.md 8: "" (not submitted), "awaiting" or "approved", and who and when.
+    approval_status = serializers.CharField()
+    submitted_by = serializers.CharField(
+        source="submitted_by.username", allow_null=True, default=None
+    )
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    approved_by = serializers.CharField(
+        source="approved_by.username", allow_null=True, default=None
+    )
+    approved_at = serializers.DateTimeField(allow_null=True)
     items = MemoItemSerializer(many=True)
     applications = serializers.SerializerMethodField()
     refunds = RefundSerializer(many=True)
@@ -226,6 +239,19 @@ def line_tax(line: dict, auto_tax: bool) -> dict:
         "tax_mode": creation_views.tax_mode(line, auto_tax),
         "tax_amount": creation_views.typed_tax(line, auto_tax),
     }
+
+
+# --- approvals (DOMAIN.md 8) ----------------------------------------------------------------
+
+
+class ApproveSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=approvals.REASON_MAX_LENGTH
+    )
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=approvals.REASON_MAX_LENGTH)
 
 
 # --- the resource ----------------------------------------------------------------------------
@@ -368,10 +394,10 @@ class MemoViewSet(SortedList, ApiViewSet):
                 raise IdempotencyKeyReused() from exc
             raise
 
-    def run(self, service, number: str) -> Response:
+    def run(self, service, number: str, **kwargs) -> Response:
         memo = self.memo()
         try:
-            service(memo=memo, actor=self.request.user)
+            service(memo=memo, actor=self.request.user, **kwargs)
         except DjangoValidationError as exc:
             raise conflict(exc) from exc
         return self.answer(number)
@@ -394,6 +420,32 @@ class MemoViewSet(SortedList, ApiViewSet):
     def cancel_memo(self, request, number: str):
         return self.run(lifecycle.cancel_memo, number)
 
+    # --- approvals (DOMAIN.md 8) ------------------------------------------------------------
+    @extend_schema(request=None, responses={200: MemoSerializer, **ACTION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="submit", url_name="submit")
+    @idempotent
+    def submit_memo(self, request, number: str):
+        return self.run(approvals.submit_memo_for_approval, number)
+
+    @extend_schema(request=ApproveSerializer, responses={200: MemoSerializer, **ACTION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="approve", url_name="approve")
+    @idempotent
+    def approve_memo(self, request, number: str):
+        data = self.valid(ApproveSerializer)
+        return self.run(approvals.approve_memo, number, comment=data.get("comment", ""))
+
+    @extend_schema(request=RejectSerializer, responses={200: MemoSerializer, **ACTION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="reject", url_name="reject")
+    @idempotent
+    def reject_memo(self, request, number: str):
+        data = self.valid(RejectSerializer)
+        return self.run(approvals.reject_memo, number, reason=data["reason"])
+
+    def valid(self, serializer_class) -> dict:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
     @extend_schema(responses={204: None, **ACTION_ERRORS})
     @idempotent
     def destroy(self, request, number: str):
@@ -403,3 +455,83 @@ class MemoViewSet(SortedList, ApiViewSet):
         except DjangoValidationError as exc:
             raise conflict(exc) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- the credit insight (DOMAIN.md 8) --------------------------------------------------------
+
+
+class InsightQuerySerializer(serializers.Serializer):
+    start = serializers.CharField(
+        required=False, help_text="First month, YYYY-MM (default: 11 months ago)"
+    )
+    end = serializers.CharField(required=False, help_text="Last month, YYYY-MM (default: now)")
+    currency = serializers.CharField(required=False, help_text="ISO 4217 code (default: USD)")
+    batch = serializers.CharField(required=False, help_text="Batch1..Batch50 (default: all)")
+    view = serializers.ChoiceField(choices=list(INSIGHT_VIEWS), required=False)
+
+
+class InsightRowSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    memo_count = serializers.IntegerField()
+    amount_excl_tax = serializers.CharField()
+    amount = serializers.CharField()
+    share = serializers.CharField(allow_null=True)
+    memo_list_url = serializers.CharField()
+
+
+class InsightViewSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    dimension = serializers.CharField()
+    currency = serializers.CharField()
+    total = serializers.CharField()
+    rows = InsightRowSerializer(many=True)
+
+
+class CreditInsightApiView(ApiView):
+    """GET /api/v1/insights/credit/: the figures of /insights/credit/ (every view, or ?view=),
+    for the same filters, money as strings in the currency's decimals."""
+
+    resource = "insights"
+
+    @extend_schema(
+        parameters=[InsightQuerySerializer],
+        responses={200: InsightViewSerializer(many=True), **READ_ERRORS},
+    )
+    def get(self, request):
+        form = insight_form(request)
+        if not form.is_valid():
+            raise ValidationError({key: list(errors) for key, errors in form.errors.items()})
+        view = request.query_params.get("view", "")
+        if view and view not in INSIGHT_VIEWS:
+            raise ValidationError({"view": [f"One of {', '.join(INSIGHT_VIEWS)}."]})
+        where = form.insight_filter()
+
+        def money(amount) -> str:
+            return format_money(amount, where.currency).replace(",", "")
+
+        data = []
+        for key in [view] if view else INSIGHT_VIEWS:
+            result = credit_insight(key, where)
+            rows = [
+                {
+                    "label": row.label,
+                    "memo_count": row.memo_count,
+                    "amount_excl_tax": money(row.amount_excl_tax),
+                    "amount": money(row.amount),
+                    "share": f"{row.share:.1f}" if row.share is not None else None,
+                    "memo_list_url": row.url,
+                }
+                for row in result.rows
+            ]
+            data.append(
+                {
+                    "key": result.key,
+                    "title": result.title,
+                    "dimension": result.dimension,
+                    "currency": where.currency.pk,
+                    "total": money(result.total),
+                    "rows": rows,
+                }
+            )
+        return Response(data)
