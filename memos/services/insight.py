@@ -40,7 +40,7 @@ def _selects(sign: int) -> dict[str, str]:
             "COALESCE(m.created_by_id, 0), m.source = 'bill_run', 0, 0, "
             + sums.format(t="m")
             + f" FROM {memo} m JOIN {account} a ON a.id = m.account_id"
-            " WHERE m.id IN ({ids}) GROUP BY 2, 3, 4, 5, 6, 7"
+            " WHERE m.id IN ({ids}) GROUP BY 2, 3, 4, 5, 6, 7 ORDER BY 2, 3, 4, 5, 6, 7"
         ),
         CreditInsight.Kind.CHARGE: (
             f"SELECT 'charge', {month}, m.currency_id, a.batch, 0, 0, FALSE, "
@@ -48,13 +48,13 @@ def _selects(sign: int) -> dict[str, str]:
             + sums.format(t="i")
             + f" FROM {item} i JOIN {memo} m ON m.id = i.memo_id"
             f" JOIN {account} a ON a.id = m.account_id"
-            " WHERE m.id IN ({ids}) GROUP BY 2, 3, 4, 8"
+            " WHERE m.id IN ({ids}) GROUP BY 2, 3, 4, 8 ORDER BY 2, 3, 4, 8"
         ),
         CreditInsight.Kind.ACCOUNT: (
             f"SELECT 'account', {month}, m.currency_id, a.batch, 0, 0, FALSE, 0, m.account_id, "
             + sums.format(t="m")
             + f" FROM {memo} m JOIN {account} a ON a.id = m.account_id"
-            " WHERE m.id IN ({ids}) GROUP BY 2, 3, 4, 9"
+            " WHERE m.id IN ({ids}) GROUP BY 2, 3, 4, 9 ORDER BY 2, 3, 4, 9"
         ),
     }
 
@@ -64,6 +64,9 @@ def record_credit(memos: QuerySet[Memo], *, sign: int) -> None:
 
     Call inside the transaction that posts or unposts them, with the memos as they count (a
     reason code change: before with -1, after with +1). Debit memos in `memos` are ignored.
+    The summary rows are written in key order (ORDER BY), after the memo rows the caller has
+    locked, so two posts touching the same rows wait for each other rather than deadlock (and
+    the services retry a deadlock anyway: billing.busy).
     """
     ids_sql, params = (
         memos.filter(memo_type=MemoType.CREDIT).order_by().values("pk").query.sql_with_params()
