@@ -207,6 +207,7 @@ DEMO_USERS = {
     "operator": ("Oscar", "Martinez", [roles.BILLING_OPERATOR], False),
     "reviewer": ("Rita", "Chen", [roles.ACCOUNTING_REVIEWER], False),
     "viewer": ("Victor", "Novak", [roles.BILLING_VIEWER], False),
+    "approver": ("Ada", "Quinn", [roles.BILLING_APPROVER], False),
 }
 
 
