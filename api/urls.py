@@ -13,7 +13,7 @@ from billing.api import (
     SubscriptionViewSet,
     UsageViewSet,
 )
-from memos.api import MemoViewSet
+from memos.api import CreditInsightApiView, MemoViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("accounts", AccountViewSet, basename="account")
@@ -28,6 +28,7 @@ app_name = "api"
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(), name="docs"),
+    path("insights/credit/", CreditInsightApiView.as_view(), name="credit_insight"),
     path("", include(router.urls)),
     re_path(r"^.*$", not_found, name="not_found"),
 ]

@@ -35,6 +35,9 @@ def seed_reason_codes(apps, schema_editor):
             )
 
 
+GRANTED_LATER = {"api.use_api", "memos.approve_memo"}
+
+
 def create_roles(apps, schema_editor):
     from billing.roles import ROLE_PERMISSIONS
 
@@ -54,9 +57,9 @@ def create_roles(apps, schema_editor):
             permission = Permission.objects.filter(
                 content_type__app_label=app_label, codename=codename
             ).first()
-            if permission is None and app_label == "api":
-                # The API app's permission is granted by its own migration (api 0002), which
-                # may run after this one.
+            if permission is None and name in GRANTED_LATER:
+                # Permissions that later migrations add and grant (api 0002, memos 0012): the
+                # model state here does not have them yet.
                 continue
             if permission is None:
                 raise LookupError(name)
