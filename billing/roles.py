@@ -22,6 +22,7 @@ VIEW = [
     "billing.view_subscription",
     # Every role may use the REST API with their own tokens (it grants what the role grants).
     p.USE_API,
+    p.VIEW_PAYMENTS,
 ]
 OPERATE = [
     p.CREATE_MEMO_FROM_INVOICE,
@@ -29,6 +30,7 @@ OPERATE = [
     p.PROCESS_MEMO,
     p.SETTLE_CREDIT_MEMO,
     p.MANAGE_BILL_RUNS,
+    p.MANAGE_PAYMENTS,
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

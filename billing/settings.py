@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files as static files, no CDN
     "billing",
     "memos",
+    "payments",
     "api",
 ]
 

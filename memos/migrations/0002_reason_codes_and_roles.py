@@ -54,9 +54,9 @@ def create_roles(apps, schema_editor):
             permission = Permission.objects.filter(
                 content_type__app_label=app_label, codename=codename
             ).first()
-            if permission is None and app_label == "api":
-                # The API app's permission is granted by its own migration (api 0002), which
-                # may run after this one.
+            if permission is None and app_label in ("api", "payments"):
+                # The API and payments apps' permissions are granted by their own migrations
+                # (api 0002, payments 0002), which may run after this one.
                 continue
             if permission is None:
                 raise LookupError(name)
