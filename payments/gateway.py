@@ -46,6 +46,8 @@ from typing import Any
 
 from django.conf import settings
 
+from billing.money import quantum
+
 logger = logging.getLogger(__name__)
 
 SIMULATED = "simulated"
@@ -106,7 +108,8 @@ def charge(
             return known
     payload = {
         "idempotency_key": key,
-        "amount": str(amount),
+        # A decimal string in the currency's minor unit, never a JSON number.
+        "amount": str(amount.quantize(quantum(currency))),
         "currency": currency,
         "token": token,
         "account_number": account_number,
