@@ -11,3 +11,9 @@ class PaymentsConfig(AppConfig):
 
         # An accounting period a payment is dated in cannot be deleted (DOMAIN.md 1).
         register_document_date(Payment, "payment_date", "payment")
+
+    def seed_demo(self, *, actor) -> None:
+        """billing's seed_demo calls this after its own data (payments sit above billing)."""
+        from payments.demo import seed_payments
+
+        seed_payments(actor=actor)
