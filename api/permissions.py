@@ -28,6 +28,14 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("memos", "unpost_memo"): p.PROCESS_MEMO,
     ("memos", "cancel_memo"): p.PROCESS_MEMO,
     ("memos", "destroy"): p.DELETE_MEMO,
+    ("payments", "list"): p.VIEW_PAYMENTS,
+    ("payments", "retrieve"): p.VIEW_PAYMENTS,
+    ("payments", "create"): p.MANAGE_PAYMENTS,
+    ("payments", "cancel_payment"): p.MANAGE_PAYMENTS,
+    ("payment-runs", "list"): p.VIEW_PAYMENTS,
+    ("payment-runs", "retrieve"): p.VIEW_PAYMENTS,
+    ("payment-runs", "create"): p.MANAGE_PAYMENTS,
+    ("payment-runs", "retry"): p.MANAGE_PAYMENTS,
 }
 
 

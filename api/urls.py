@@ -7,12 +7,15 @@ from api.base import not_found
 from api.docs import DocsView, SchemaView
 from billing.api import AccountViewSet, InvoiceViewSet, ProductViewSet
 from memos.api import MemoViewSet
+from payments.api import PaymentRunViewSet, PaymentViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("accounts", AccountViewSet, basename="account")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("catalog/products", ProductViewSet, basename="product")
 router.register("memos", MemoViewSet, basename="memo")
+router.register("payments", PaymentViewSet, basename="payment")
+router.register("payment-runs", PaymentRunViewSet, basename="payment-run")
 
 app_name = "api"
 urlpatterns = [
