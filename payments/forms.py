@@ -162,3 +162,30 @@ class PaymentRunForm(ServiceErrorsMixin, forms.Form):
             "apply_credit_memos": data["apply_credit_memos"],
             "collect_payments": data["collect_payments"],
         }
+
+
+class ApplyPaymentForm(ServiceErrorsMixin, forms.Form):
+    """Apply (part of) a payment's unapplied amount to one invoice or debit memo of its account."""
+
+    document = forms.CharField(label="Invoice or debit memo", max_length=40)
+    amount = forms.CharField(label="Amount", max_length=40)
+    effective_date = forms.DateField(label="Effective Date", widget=DateInput())
+
+    def __init__(self, *args, payment, **kwargs):
+        self.payment = payment
+        super().__init__(*args, **kwargs)
+        self.fields["effective_date"].initial = max(timezone.localdate(), payment.payment_date)
+
+    def clean_document(self):
+        number = self.cleaned_data["document"].strip()
+        document = (
+            Invoice.objects.filter(
+                number__iexact=number, account_id=self.payment.account_id
+            ).first()
+            or Memo.objects.filter(
+                number__iexact=number, account_id=self.payment.account_id, memo_type=MemoType.DEBIT
+            ).first()
+        )
+        if document is None:
+            raise ValidationError(f"{number} is not an invoice or debit memo of this account.")
+        return document

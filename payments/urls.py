@@ -18,6 +18,11 @@ urlpatterns = [
         name="payment_cancel",
     ),
     path(
+        "payments/<doc:number>/apply/",
+        payments.PaymentApplyView.as_view(),
+        name="payment_apply",
+    ),
+    path(
         "payments/<doc:number>/applications/<int:application_id>/unapply/",
         payments.PaymentUnapplyView.as_view(),
         name="payment_unapply",

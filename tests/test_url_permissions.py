@@ -65,6 +65,7 @@ KWARGS = {
     "api_tokens:token_revoke": lambda o: {"token_id": 1},
     "payments:payment_detail": lambda o: {"number": o["payment"].number},
     "payments:payment_cancel": lambda o: {"number": o["payment"].number},
+    "payments:payment_apply": lambda o: {"number": o["payment"].number},
     "payments:payment_unapply": lambda o: {
         "number": o["payment"].number,
         "application_id": o["payment_application"].pk,

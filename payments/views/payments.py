@@ -25,9 +25,14 @@ from memos.models import Memo
 from memos.services.settlement import ApplicationTarget
 from memos.views.export import spreadsheet_safe
 from payments.filters import PaymentFilterSet
-from payments.forms import RecordPaymentForm
+from payments.forms import ApplyPaymentForm, RecordPaymentForm
 from payments.models import Payment, PaymentApplication, PaymentStatus
-from payments.services.settlement import cancel_payment, record_payment, unapply_payment
+from payments.services.settlement import (
+    apply_payment,
+    cancel_payment,
+    record_payment,
+    unapply_payment,
+)
 
 
 class PaymentListView(FilteredListView):
@@ -136,6 +141,10 @@ class PaymentDetailView(PermissionMixin, DetailView):
             and not payment.applied_amount,
             can_unapply=manage and payment.status == PaymentStatus.PROCESSED,
             today=timezone.localdate(),
+            apply_form=kwargs.get("apply_form") or ApplyPaymentForm(payment=payment),
+            can_apply=manage
+            and payment.status == PaymentStatus.PROCESSED
+            and payment.unapplied_amount > 0,
         )
         return context
 
@@ -252,3 +261,41 @@ class PaymentUnapplyView(PaymentActionView):
         effective = max(timezone.localdate(), application.effective_date)
         unapply_payment(application=application, effective_date=effective, actor=self.request.user)
         messages.success(self.request, f"Unapplied from {application.target.number}.")
+
+
+class PaymentApplyView(PermissionMixin, View):
+    """POST /payments/<number>/apply/: the payment page's Apply form; errors re-render the
+    page with them beside the fields."""
+
+    http_method_names = ["post"]
+    permission_required = perms.MANAGE_PAYMENTS
+
+    def post(self, request, number: str) -> HttpResponse:
+        payment = get_object_or_404(Payment, number=number)
+        form = ApplyPaymentForm(request.POST, payment=payment)
+        if form.is_valid():
+            document = form.cleaned_data["document"]
+            is_invoice = isinstance(document, Invoice)
+            target = ApplicationTarget(
+                invoice=document if is_invoice else None,
+                debit_memo=None if is_invoice else document,
+                amount=form.cleaned_data["amount"],
+                key="amount",
+            )
+            try:
+                apply_payment(
+                    payment=payment,
+                    targets=[target],
+                    effective_date=form.cleaned_data["effective_date"],
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, f"{payment.number} was applied to {document.number}.")
+                return go_to(request, payment.get_absolute_url())
+        view = PaymentDetailView()
+        view.setup(request, number=number)
+        view.object = view.get_object()
+        context = view.get_context_data(object=view.object, apply_form=form)
+        return TemplateResponse(request, view.template_name, context)

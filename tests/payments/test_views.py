@@ -159,3 +159,24 @@ def test_the_run_page_shows_counts_tabs_and_retry(operator_client, payment_gatew
     assert 'id="payment-run-live"' in live.content.decode()
     listed = operator_client.get(reverse("payments:payment_run_list")).content.decode()
     assert run.number in listed
+
+
+def test_apply_from_the_payment_page(operator_client):
+    acct = account()
+    inv = invoice(acct, ["60.00", "40.00"])
+    payment = record_payment(
+        account=acct, amount="80.00", payment_date=DAY, method="cash", actor=None
+    )
+    url = reverse("payments:payment_apply", args=[payment.number])
+    too_much = operator_client.post(
+        url, {"document": inv.number, "amount": "90.00", "effective_date": "2026-11-02"}
+    )
+    assert too_much.status_code == 200
+    assert "more than the unapplied amount" in too_much.content.decode()
+    done = operator_client.post(
+        url, {"document": inv.number, "amount": "50.00", "effective_date": "2026-11-02"}
+    )
+    assert done.status_code == 302
+    inv.refresh_from_db()
+    payment.refresh_from_db()
+    assert inv.balance == D("50.00") and payment.unapplied_amount == D("30.00")
