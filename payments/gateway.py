@@ -216,7 +216,11 @@ def _request(method: str, path: str, payload: dict | None) -> Any:
                 reason = data["error"]
         except ValueError:
             pass
-        error = _Refused(f"the payment gateway refused: {reason or f'HTTP {exc.code}'}"[:500])
+        text = f"{reason or f'HTTP {exc.code}'}"[:500]
+        if exc.code >= 500 and method == "POST":
+            # A server error may come after the charge was made: the outcome is asked by key.
+            raise _NoAnswer(f"the payment gateway failed: {text}") from exc
+        error = _Refused(f"the payment gateway refused: {text}")
         error.status = exc.code
         raise error from exc
     except urllib.error.URLError as exc:

@@ -50,6 +50,15 @@ def test_a_hung_gateway_charged_nothing(payment_gateway):
     outcome = charge(token="tok_hang")
     assert outcome.status == gateway.FAILED
     assert "nothing was charged" in outcome.reason
+    # Its 504 came too late for the client; asked by key, the gateway has no such charge.
+    assert [r["method"] for r in payment_gateway.requests] == ["POST", "GET"]
+
+
+def test_a_server_error_is_asked_about_by_key(payment_gateway, settings):
+    payment_gateway.delay = 0.1  # the hung charge's 504 comes before the client's timeout
+    outcome = charge(token="tok_hang")
+    assert outcome.status == gateway.FAILED
+    assert [r["method"] for r in payment_gateway.requests] == ["POST", "GET"]
 
 
 def test_unknown_when_asking_by_key_fails_too(payment_gateway):
