@@ -1,7 +1,7 @@
 """The payments part of the demo data (`manage.py seed_demo`, through PaymentsConfig.seed_demo):
 payment methods on most accounts, Auto-Pay on some, a few cards the gateway declines, and a few
-payments recorded by hand, so that a payment run of all accounts collects, declines and reports
-an account with nothing to charge.
+payments recorded by hand (unapplied), so that a payment run of all accounts collects, declines
+and reports an account with nothing to charge.
 
 The tokens follow the gateway's rule (payments.gateway.decline_reason_of): "tok_decline_<words>"
 is declined with that reason, by the built-in simulated gateway and by the test stand-in alike.
@@ -14,7 +14,6 @@ from decimal import Decimal
 from django.utils import timezone
 
 from billing.models import Account, AccountStatus, Invoice, InvoiceStatus
-from memos.services.settlement import ApplicationTarget
 from payments.models import PaymentMethod, PaymentMethodType, PaymentType
 from payments.services.settlement import record_payment
 
@@ -60,22 +59,21 @@ def seed_payments(*, actor) -> None:
             auto_pay.append(account.pk)
     PaymentMethod.objects.bulk_create(methods)
     Account.objects.filter(pk__in=auto_pay).update(auto_pay=True)
-    # A few payments received by check or wire: some applied at once, some left unapplied.
+    # A few payments received by check or wire and not applied yet: they lower their accounts'
+    # balances until someone applies them (the demo's payment run collects the invoices).
     for n, invoice in enumerate(
         Invoice.objects.filter(status=InvoiceStatus.POSTED, balance__gt=0)
         .select_related("account__currency")
-        .order_by("invoice_date", "number")[:4]
+        .order_by("invoice_date", "number")[:3]
     ):
-        applied = n % 2 == 0
-        amount = invoice.balance if applied else (invoice.balance / 2).quantize(Decimal("1"))
+        amount = (invoice.balance / 2).quantize(Decimal("1"))
         if amount <= 0:
             continue
         record_payment(
             account=invoice.account,
             amount=amount,
             payment_date=timezone.localdate(),
-            method=PaymentType.CHECK if applied else PaymentType.WIRE_TRANSFER,
-            reference=f"{'Check' if applied else 'Wire'} {1001 + n}",
+            method=PaymentType.CHECK if n % 2 == 0 else PaymentType.WIRE_TRANSFER,
+            reference=f"{'Check' if n % 2 == 0 else 'Wire'} {1001 + n}",
             actor=actor,
-            targets=[ApplicationTarget(invoice=invoice, amount=amount)] if applied else [],
         )
