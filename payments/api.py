@@ -202,7 +202,7 @@ class CreatePaymentRunSerializer(serializers.Serializer):
 
 
 class PaymentRunViewSet(SortedList, ApiViewSet):
-    resource = "payment-runs"
+    resource = "payment_runs"
     pagination_class = KeysetPagination
     filter_backends = [UiFilterBackend]
     filterset_class = PaymentRunListView.filterset_class

@@ -352,6 +352,10 @@ MATRIX = [
     ([p.MANAGE_BILL_RUNS], {OPERATOR, ADMIN}),
     ([p.CONFIGURE_BILLING], {ADMIN}),
     ([p.USE_API], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
+    # What other systems feed through the API (accounts and subscriptions: the Django admin's).
+    ([p.VIEW_SUBSCRIPTIONS], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
+    ([p.ADD_ACCOUNT, p.CHANGE_ACCOUNT, p.ADD_SUBSCRIPTION, p.CHANGE_SUBSCRIPTION], {ADMIN}),
+    ([p.ADD_USAGE], {OPERATOR, ADMIN}),
     ([p.VIEW_PAYMENTS], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
     ([p.MANAGE_PAYMENTS], {OPERATOR, ADMIN}),
 ]
