@@ -61,6 +61,8 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("payments", "retrieve"): p.VIEW_PAYMENTS,
     ("payments", "create"): p.MANAGE_PAYMENTS,
     ("payments", "cancel_payment"): p.MANAGE_PAYMENTS,
+    ("payments", "apply"): p.MANAGE_PAYMENTS,
+    ("payments", "unapply"): p.MANAGE_PAYMENTS,
     ("payment_runs", "list"): p.VIEW_PAYMENTS,
     ("payment_runs", "retrieve"): p.VIEW_PAYMENTS,
     ("payment_runs", "create"): p.MANAGE_PAYMENTS,

@@ -1,7 +1,7 @@
 """The payments resources of the REST API (/api/v1/payments/, /api/v1/payment-runs/): the lists
 with the UI's filters and sorts, one payment or run, recording a payment (optionally applied at
-once), canceling one, starting a payment run and retrying its failures. Every write calls the
-service the UI calls; POSTs honour Idempotency-Key (api.idempotency)."""
+once), applying, unapplying and canceling one, starting a payment run and retrying its failures.
+Every write calls the service the UI calls; POSTs honour Idempotency-Key (api.idempotency)."""
 
 from __future__ import annotations
 
@@ -23,14 +23,20 @@ from api.schema import ACTION_ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
 from billing.models import Account, Invoice
 from memos.models import Memo, MemoType
 from memos.services.settlement import ApplicationTarget
-from payments.models import EXTERNAL_PAYMENT_TYPES, PaymentRunScope
+from payments.models import EXTERNAL_PAYMENT_TYPES, PaymentApplication, PaymentRunScope
 from payments.runs import services as run_services
-from payments.services.settlement import cancel_payment, record_payment
+from payments.services.settlement import (
+    apply_payment,
+    cancel_payment,
+    record_payment,
+    unapply_payment,
+)
 from payments.views.payments import PaymentDetailView, PaymentListView
 from payments.views.runs import PaymentRunDetailView, PaymentRunListView
 
 
 class PaymentApplicationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="What an unapply names as application.")
     kind = serializers.CharField()
     document = serializers.CharField(source="target.number")
     amount = MoneyField(currency_from="payment.currency")
@@ -80,6 +86,41 @@ class RecordPaymentSerializer(serializers.Serializer):
     apply_to = ApplyToSerializer(many=True, required=False, default=list)
 
 
+class ApplyPaymentSerializer(serializers.Serializer):
+    apply_to = ApplyToSerializer(many=True)
+    effective_date = serializers.DateField()
+
+
+class UnapplyPaymentSerializer(serializers.Serializer):
+    application = serializers.IntegerField()
+    amount = NumberField(required=False, help_text="Left out: what is left of the application.")
+    effective_date = serializers.DateField()
+
+
+def targets_of(account, rows) -> list[ApplicationTarget]:
+    """ApplyToSerializer rows as application targets of `account`'s documents (400 otherwise)."""
+    targets, errors = [], {}
+    for index, row in enumerate(rows):
+        number = row["document"]
+        invoice = Invoice.objects.filter(number=number, account=account).first()
+        memo = None if invoice else (
+            Memo.objects.filter(number=number, account=account, memo_type=MemoType.DEBIT).first()
+        )  # fmt: skip
+        if invoice is None and memo is None:
+            errors[f"apply_to.{index}.document"] = [
+                f"{number} is not an invoice or debit memo of {account.number}."
+            ]
+            continue
+        targets.append(
+            ApplicationTarget(
+                invoice=invoice, debit_memo=memo, amount=row["amount"], key=f"apply_to.{index}"
+            )
+        )
+    if errors:
+        raise ValidationError(errors)
+    return targets
+
+
 class PaymentViewSet(SortedList, ApiViewSet):
     resource = "payments"
     pagination_class = KeysetPagination
@@ -121,26 +162,7 @@ class PaymentViewSet(SortedList, ApiViewSet):
         account = Account.objects.select_related("currency").filter(number=data["account"]).first()
         if account is None:
             raise ValidationError({"account": [f"No account {data['account']}."]})
-        targets, errors = [], {}
-        for index, row in enumerate(data["apply_to"]):
-            number = row["document"]
-            invoice = Invoice.objects.filter(number=number, account=account).first()
-            memo = None if invoice else (
-                Memo.objects.filter(number=number, account=account, memo_type=MemoType.DEBIT)
-                .first()
-            )  # fmt: skip
-            if invoice is None and memo is None:
-                errors[f"apply_to.{index}.document"] = [
-                    f"{number} is not an invoice or debit memo of {account.number}."
-                ]
-                continue
-            targets.append(
-                ApplicationTarget(
-                    invoice=invoice, debit_memo=memo, amount=row["amount"], key=f"apply_to.{index}"
-                )
-            )
-        if errors:
-            raise ValidationError(errors)
+        targets = targets_of(account, data["apply_to"])
         payment = record_payment(
             account=account,
             amount=data["amount"],
@@ -162,6 +184,48 @@ class PaymentViewSet(SortedList, ApiViewSet):
             cancel_payment(payment=payment, actor=request.user)
         except DjangoValidationError as exc:
             raise conflict(exc) from exc
+        return self.answer(number)
+
+    @extend_schema(
+        request=ApplyPaymentSerializer, responses={200: PaymentDetailSerializer, **ACTION_ERRORS}
+    )
+    @action(detail=True, methods=["post"], url_path="apply", url_name="apply")
+    @idempotent
+    def apply(self, request, number: str):
+        payment = get_object_or_404(self.get_queryset(), number=number)
+        body = ApplyPaymentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        apply_payment(
+            payment=payment,
+            targets=targets_of(payment.account, body.validated_data["apply_to"]),
+            effective_date=body.validated_data["effective_date"],
+            actor=request.user,
+        )
+        return self.answer(number)
+
+    @extend_schema(
+        request=UnapplyPaymentSerializer, responses={200: PaymentDetailSerializer, **ACTION_ERRORS}
+    )
+    @action(detail=True, methods=["post"], url_path="unapply", url_name="unapply")
+    @idempotent
+    def unapply(self, request, number: str):
+        payment = get_object_or_404(self.get_queryset(), number=number)
+        body = UnapplyPaymentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        application = payment.applications.filter(
+            pk=data["application"], kind=PaymentApplication.Kind.APPLY
+        ).first()
+        if application is None:
+            raise ValidationError(
+                {"application": [f"{payment.number} has no application {data['application']}."]}
+            )
+        unapply_payment(
+            application=application,
+            effective_date=data["effective_date"],
+            amount=data.get("amount"),
+            actor=request.user,
+        )
         return self.answer(number)
 
 

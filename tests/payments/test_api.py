@@ -8,7 +8,7 @@ from django.core.cache import cache
 
 from payments.models import Payment, PaymentRun
 from tests.api.conftest import token_client
-from tests.payments.helpers import DAY, TARGET, account, invoice
+from tests.payments.helpers import DAY, TARGET, D, account, invoice
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +74,46 @@ def test_start_a_payment_run_and_read_it(operator, payment_gateway):
     assert read["number"] == run.number and read["apply_credit_memos"] is True
     none_to_retry = client.post(f"/api/v1/payment-runs/{run.number}/retry/")
     assert none_to_retry.status_code == 409
+
+
+def test_apply_and_unapply_through_the_api(operator):
+    acct = account()
+    inv = invoice(acct, ["60.00", "40.00"])
+    client = token_client(operator)
+    client.post(
+        "/api/v1/payments/",
+        {"account": acct.number, "amount": "80.00", "payment_date": DAY.isoformat(),
+         "method": "cash"},
+        format="json",
+    )  # fmt: skip
+    applied = client.post(
+        "/api/v1/payments/P-00000001/apply/",
+        {"apply_to": [{"document": inv.number, "amount": "70.00"}],
+         "effective_date": DAY.isoformat()},
+        format="json",
+    )  # fmt: skip
+    assert applied.status_code == 200, applied.json()
+    assert applied.json()["unapplied_amount"] == "10.00"
+    over = client.post(
+        "/api/v1/payments/P-00000001/apply/",
+        {"apply_to": [{"document": inv.number, "amount": "20.00"}],
+         "effective_date": DAY.isoformat()},
+        format="json",
+    )  # fmt: skip
+    assert over.status_code == 400 and "__all__" in over.json()["errors"]
+    application = applied.json()["applications"][0]["id"]
+    undone = client.post(
+        "/api/v1/payments/P-00000001/unapply/",
+        {"application": application, "amount": "30.00", "effective_date": DAY.isoformat()},
+        format="json",
+    )
+    assert undone.status_code == 200, undone.json()
+    assert undone.json()["unapplied_amount"] == "40.00"
+    inv.refresh_from_db()
+    assert inv.balance == D("60.00")
+    unknown = client.post(
+        "/api/v1/payments/P-00000001/unapply/",
+        {"application": 999999, "effective_date": DAY.isoformat()},
+        format="json",
+    )
+    assert unknown.status_code == 400
