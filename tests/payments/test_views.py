@@ -180,3 +180,30 @@ def test_apply_from_the_payment_page(operator_client):
     inv.refresh_from_db()
     payment.refresh_from_db()
     assert inv.balance == D("50.00") and payment.unapplied_amount == D("30.00")
+
+
+@pytest.mark.parametrize("name", ["payments:payment_list", "payments:payment_run_list"])
+def test_list_queries_do_not_grow_with_rows(operator_client, name):
+    """DESIGN.md rule 8: the same queries for 1 row as for 30."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.numbering import next_number
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            acct = account()
+            record_payment(account=acct, amount="5.00", payment_date=DAY, method="cash", actor=None)
+            PaymentRun.objects.create(
+                number=next_number("payment_run"), target_date=DAY, account=acct, scope="account"
+            )
+
+    url = reverse(name)
+    add(1)
+    operator_client.get(url)  # the session's and permissions' first reads
+    with CaptureQueriesContext(connection) as one:
+        assert operator_client.get(url).status_code == 200
+    add(29)
+    with CaptureQueriesContext(connection) as thirty:
+        assert operator_client.get(url).status_code == 200
+    assert len(thirty) == len(one), [q["sql"][:80] for q in thirty.captured_queries]
