@@ -8,7 +8,6 @@ and the account row last (its unapplied payments column, by a relative UPDATE).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -152,7 +151,3 @@ def _balance_deltas(applications) -> dict[int, dict[str, Decimal]]:
     for a in applications:
         deltas[a.invoice_id or a.debit_memo_id]["balance"] -= a.amount
     return deltas
-
-
-def effective_floor(payment: Payment) -> dt.date:
-    return payment.payment_date
