@@ -35,6 +35,11 @@ urlpatterns = [
         name="payment_run_detail",
     ),
     path(
+        "payment-runs/<doc:number>/cancel/",
+        runs.PaymentRunCancelView.as_view(),
+        name="payment_run_cancel",
+    ),
+    path(
         "payment-runs/<doc:number>/retry/",
         runs.PaymentRunRetryView.as_view(),
         name="payment_run_retry",

@@ -72,6 +72,7 @@ KWARGS = {
     },
     "payments:payment_run_detail": lambda o: {"number": o["payment_run"].number},
     "payments:payment_run_retry": lambda o: {"number": o["payment_run"].number},
+    "payments:payment_run_cancel": lambda o: {"number": o["payment_run"].number},
 }
 
 

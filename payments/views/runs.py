@@ -164,6 +164,9 @@ class PaymentRunDetailView(PermissionMixin, DetailView):
             )
         if partial is None:
             user = self.request.user
+            context["can_cancel"] = (
+                user.has_perm(perms.MANAGE_PAYMENTS) and run.status == PaymentRunStatus.PENDING
+            )
             context["can_retry"] = (
                 user.has_perm(perms.MANAGE_PAYMENTS)
                 and run.status in (PaymentRunStatus.COMPLETED, PaymentRunStatus.ERROR)
@@ -231,3 +234,20 @@ class PaymentRunRetryView(PermissionMixin, View):
             return go_to(request, run.get_absolute_url())
         messages.success(request, f"{retry.number} retries the failures of {run.number}.")
         return go_to(request, retry.get_absolute_url())
+
+
+class PaymentRunCancelView(PermissionMixin, View):
+    """Cancel a Pending run before it starts (a run that started has charged already)."""
+
+    http_method_names = ["post"]
+    permission_required = perms.MANAGE_PAYMENTS
+
+    def post(self, request, number: str) -> HttpResponse:
+        run = get_object_or_404(PaymentRun, number=number)
+        try:
+            services.cancel_payment_run(payment_run=run, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{run.number} was canceled.")
+        return go_to(request, run.get_absolute_url())

@@ -207,3 +207,21 @@ def test_list_queries_do_not_grow_with_rows(operator_client, name):
     with CaptureQueriesContext(connection) as thirty:
         assert operator_client.get(url).status_code == 200
     assert len(thirty) == len(one), [q["sql"][:80] for q in thirty.captured_queries]
+
+
+def test_a_pending_run_can_be_canceled_and_a_started_one_cannot(operator_client, monkeypatch):
+    from payments import tasks
+    from payments.runs.services import create_payment_run
+
+    monkeypatch.setattr(tasks, "start_on_commit", lambda run_id: None)
+    run = create_payment_run(actor=None, target_date=TARGET)
+    page = operator_client.get(run.get_absolute_url()).content.decode()
+    assert 'id="cancel-run"' in page
+    operator_client.post(reverse("payments:payment_run_cancel", args=[run.number]))
+    run.refresh_from_db()
+    assert run.status == PaymentRunStatus.CANCELED
+    started = create_payment_run(actor=None, target_date=TARGET)
+    kind.plan_chunks(started.pk)
+    operator_client.post(reverse("payments:payment_run_cancel", args=[started.number]))
+    started.refresh_from_db()
+    assert started.status == PaymentRunStatus.PROCESSING
