@@ -36,6 +36,7 @@ run: $(STAMP) $(SECRET_KEY_FILE)
 	$(RUN_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo --if-empty --demo-users
 	$(RUN_ENV) $(BIN)/python manage.py resume_bill_runs
+	$(RUN_ENV) $(BIN)/python manage.py resume_payment_runs
 	@echo "Memodesk on http://127.0.0.1:$(PORT)/ (Ctrl-C stops the server and the worker)"
 	@trap 'kill 0' INT TERM EXIT; \
 	$(RUN_ENV) $(BIN)/python manage.py db_worker --interval 1 & \

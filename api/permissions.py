@@ -62,6 +62,16 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("memos", "approve_memo"): p.APPROVE_MEMOS,
     ("memos", "reject_memo"): p.APPROVE_MEMOS,
     ("insights", "read"): p.VIEW_MEMOS,
+    ("payments", "list"): p.VIEW_PAYMENTS,
+    ("payments", "retrieve"): p.VIEW_PAYMENTS,
+    ("payments", "create"): p.MANAGE_PAYMENTS,
+    ("payments", "cancel_payment"): p.MANAGE_PAYMENTS,
+    ("payments", "apply"): p.MANAGE_PAYMENTS,
+    ("payments", "unapply"): p.MANAGE_PAYMENTS,
+    ("payment_runs", "list"): p.VIEW_PAYMENTS,
+    ("payment_runs", "retrieve"): p.VIEW_PAYMENTS,
+    ("payment_runs", "create"): p.MANAGE_PAYMENTS,
+    ("payment_runs", "retry"): p.MANAGE_PAYMENTS,
 }
 
 

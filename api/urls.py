@@ -14,6 +14,7 @@ from billing.api import (
     UsageViewSet,
 )
 from memos.api import CreditInsightApiView, MemoViewSet
+from payments.api import PaymentRunViewSet, PaymentViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("accounts", AccountViewSet, basename="account")
@@ -23,6 +24,8 @@ router.register("memos", MemoViewSet, basename="memo")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("usage", UsageViewSet, basename="usage")
 router.register("bill-runs", BillRunViewSet, basename="bill_run")
+router.register("payments", PaymentViewSet, basename="payment")
+router.register("payment-runs", PaymentRunViewSet, basename="payment-run")
 
 app_name = "api"
 urlpatterns = [

@@ -387,8 +387,13 @@ class AccountAdmin(ReferenceAdmin):
     search_fields = ["number", "name"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    fields = ["number", "name", "currency", "bill_cycle_day", "batch", "status", "created_at"]
-    readonly_fields = ["number", "status", "created_at"]
+    fields = [
+        "number", "name", "currency", "bill_cycle_day", "batch", "status", "auto_pay",
+        "unapplied_payments", "created_at",
+    ]  # fmt: skip
+    readonly_fields = ["number", "status", "unapplied_payments", "created_at"]
+    # Kept by the payments app's services (DOMAIN.md 1 and 6), never typed.
+    unapplied_payments = money_display("unapplied_payment_amount", "Unapplied payments")
     # An account's documents are in its currency.
     readonly_on_change = ("currency",)
 

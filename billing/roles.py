@@ -24,6 +24,7 @@ VIEW = [
     "billing.view_subscription",
     # Every role may use the REST API with their own tokens (it grants what the role grants).
     p.USE_API,
+    p.VIEW_PAYMENTS,
 ]
 OPERATE = [
     p.CREATE_MEMO_FROM_INVOICE,
@@ -33,6 +34,7 @@ OPERATE = [
     p.MANAGE_BILL_RUNS,
     # Usage fed from other systems (the API): what the operator's bill runs bill.
     p.ADD_USAGE,
+    p.MANAGE_PAYMENTS,
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -45,7 +45,8 @@ def _sum_per_account(queryset: QuerySet, column: str) -> Coalesce:
 
 def accounts_with_balance(queryset: QuerySet | None = None) -> QuerySet:
     """Accounts annotated with `balance` (DOMAIN.md section 1): posted invoice balances +
-    posted debit memo balances - posted credit memo unapplied amounts.
+    posted debit memo balances - posted credit memo unapplied amounts - unapplied payments
+    (the account's `unapplied_payment_amount`, which the payments app's services keep).
     """
     from memos.models import Memo, MemoStatus, MemoType
 
@@ -61,7 +62,10 @@ def accounts_with_balance(queryset: QuerySet | None = None) -> QuerySet:
         ),
     ).annotate(
         balance=ExpressionWrapper(
-            F("invoice_balance") + F("debit_balance") - F("credit_unapplied"),
+            F("invoice_balance")
+            + F("debit_balance")
+            - F("credit_unapplied")
+            - F("unapplied_payment_amount"),
             output_field=MONEY_OUTPUT,
         )
     )

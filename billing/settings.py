@@ -9,6 +9,9 @@ Environment (the README's "Configuration" table says more):
     DJANGO_ALLOWED_HOSTS    comma-separated host names (default: localhost names).
     DATABASE_URL            e.g. postgres://postgres@127.0.0.1:5432/memodesk (default: SQLite file).
     TAX_ENGINE_USERNAME / TAX_ENGINE_PASSWORD   credentials of the third-party tax engine.
+    PAYMENT_GATEWAY_URL     the payment gateway ("simulated", the default: a built-in one).
+    PAYMENT_GATEWAY_TIMEOUT seconds to wait for it (default 10).
+    PAYMENT_GATEWAY_USERNAME / PAYMENT_GATEWAY_PASSWORD   its credentials.
     API_THROTTLE_RATE       requests per API token, e.g. "600/minute" (empty: no limit).
     API_IDEMPOTENCY_HOURS   how long an API Idempotency-Key is kept (at least 24).
     CACHE_URL               redis://host:6379/0 for a cache shared by every process (the API's
@@ -87,6 +90,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files as static files, no CDN
     "billing",
     "memos",
+    "payments",
     "api",
 ]
 
@@ -292,6 +296,12 @@ LOGGING = {
 # ever come from the environment.
 TAX_ENGINE_USERNAME = os.environ.get("TAX_ENGINE_USERNAME", "")
 TAX_ENGINE_PASSWORD = os.environ.get("TAX_ENGINE_PASSWORD", "")
+# The payment gateway (payments.gateway): its URL ("simulated", the default, is the built-in
+# gateway the demo uses), the seconds to wait for it, and its credentials.
+PAYMENT_GATEWAY_URL = os.environ.get("PAYMENT_GATEWAY_URL", "simulated")
+PAYMENT_GATEWAY_TIMEOUT = float(os.environ.get("PAYMENT_GATEWAY_TIMEOUT", "10"))
+PAYMENT_GATEWAY_USERNAME = os.environ.get("PAYMENT_GATEWAY_USERNAME", "")
+PAYMENT_GATEWAY_PASSWORD = os.environ.get("PAYMENT_GATEWAY_PASSWORD", "")
 
 # Lists: rows per page, and how far an approximate count looks before it says "more than".
 PAGE_SIZE = 50

@@ -63,6 +63,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include((billing_patterns, "billing"))),
     path("", include("memos.urls")),
+    path("", include("payments.urls")),
     path("api-tokens/", include("api.token_urls")),
     path("api/v1/", include("api.urls")),
 ]

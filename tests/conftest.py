@@ -8,7 +8,7 @@ from django.db import connection
 from billing import roles
 from billing.factories import UserFactory
 
-pytest_plugins = ["tests.tax_engine_server"]
+pytest_plugins = ["tests.tax_engine_server", "tests.payment_gateway_server"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("billing", "memos")
+PACKAGES = ("billing", "memos", "payments")
 
 
 def module_name(path: Path) -> str:
@@ -100,8 +100,26 @@ def circles() -> list[frozenset[str]]:
         "billing.models",
         "billing.models.catalog",
         "billing.periods",
+        "billing.runs.engine",
+        "payments.runs.kind",
+        "payments.runs.services",
+        "payments.tasks",
+        "payments.models",
     ],
 )
 def test_module_is_in_no_import_circle(module):
     circle = next((component for component in circles() if module in component), set())
     assert not circle, f"{module} imports itself through {sorted(circle)}"
+
+
+def test_billing_and_memos_import_nothing_of_payments():
+    """Payments sit above billing and memos (DESIGN.md layout): the arrows point down only."""
+    modules = project_modules()
+    upward = [
+        (name, target)
+        for name, path in modules.items()
+        if not name.startswith("payments")
+        for target in imports_of(name, path, modules)
+        if target.startswith("payments")
+    ]
+    assert not upward, upward

@@ -67,7 +67,47 @@ KWARGS = {
     "memos:memo_write_off": lambda o: {"number": o["memo"].number},
     "memos:memo_edit": lambda o: {"number": o["memo"].number},
     "api_tokens:token_revoke": lambda o: {"token_id": 1},
+    "payments:payment_detail": lambda o: {"number": o["payment"].number},
+    "payments:payment_cancel": lambda o: {"number": o["payment"].number},
+    "payments:payment_apply": lambda o: {"number": o["payment"].number},
+    "payments:payment_unapply": lambda o: {
+        "number": o["payment"].number,
+        "application_id": o["payment_application"].pk,
+    },
+    "payments:payment_run_detail": lambda o: {"number": o["payment_run"].number},
+    "payments:payment_run_retry": lambda o: {"number": o["payment_run"].number},
+    "payments:payment_run_cancel": lambda o: {"number": o["payment_run"].number},
 }
+
+
+def payment_objects(account) -> dict:
+    """A processed payment applied to an invoice of `account`, and a completed payment run."""
+    from billing.numbering import next_number
+    from memos.services.settlement import ApplicationTarget
+    from payments.models import PaymentRun, PaymentRunStatus
+    from payments.services.settlement import record_payment
+    from tests.payments.helpers import invoice as invoice_with_items
+
+    invoice = invoice_with_items(account, ["40.00"])
+
+    payment = record_payment(
+        account=account,
+        amount="20.00",
+        payment_date=invoice.invoice_date,
+        method="check",
+        actor=None,
+        targets=[ApplicationTarget(invoice=invoice, amount="5.00")],
+    )
+    run = PaymentRun.objects.create(
+        number=next_number("payment_run"),
+        target_date=invoice.invoice_date,
+        status=PaymentRunStatus.COMPLETED,
+    )
+    return {
+        "payment": payment,
+        "payment_application": payment.applications.get(),
+        "payment_run": run,
+    }
 
 
 def walk(patterns, namespace: str = "", prefix: str = ""):
@@ -110,6 +150,7 @@ def objects(db):
         "memo": memo,
         "application": MemoApplicationFactory(credit_memo=memo, invoice=invoice),
         "bill_run": BillRunFactory(),
+        **payment_objects(account),
     }
 
 
@@ -125,6 +166,11 @@ READ_PAGES = {
     "memos:memo_list",
     "memos:memo_export",
     "memos:memo_detail",
+    "payments:payment_list",
+    "payments:payment_export",
+    "payments:payment_detail",
+    "payments:payment_run_list",
+    "payments:payment_run_detail",
 }
 
 
@@ -318,6 +364,8 @@ MATRIX = [
     ([p.ADD_USAGE], {OPERATOR, ADMIN}),
     # DOMAIN.md 8.
     ([p.APPROVE_MEMOS], {APPROVER, ADMIN}),
+    ([p.VIEW_PAYMENTS], {OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER}),
+    ([p.MANAGE_PAYMENTS], {OPERATOR, ADMIN}),
 ]
 
 

@@ -10,6 +10,7 @@ from .bill_runs import (
     BillRunScope,
     BillRunStatus,
     ChunkStatus,
+    RunChunk,
 )
 from .catalog import BillingPeriod, Charge, ChargeModel, ChargePrice, ChargeType, Product
 from .invoices import Invoice, InvoiceItem, InvoiceStatus, TaxMode
@@ -44,6 +45,7 @@ __all__ = [
     "BilledPeriod",
     "ChunkStatus",
     "RUNNING_STATUSES",
+    "RunChunk",
     "BillRunError",
     "BillRunScope",
     "BillRunStatus",

@@ -9,6 +9,7 @@ from django.db.models.functions import Upper
 
 from billing.converters import document_url
 
+from .fields import MoneyField
 from .reference import Currency
 
 BATCH_COUNT = 50
@@ -36,6 +37,19 @@ class Account(models.Model):
     status = models.CharField(
         max_length=8, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
     )
+    # The database defaults too: bulk loads that name their columns (the benchmark's) need none.
+    auto_pay = models.BooleanField(
+        "Auto-Pay",
+        default=False,
+        db_default=False,
+        help_text="Payment runs collect this account's invoices from its default payment method.",
+    )
+    # What the account's processed payments hold unapplied (DOMAIN.md 6), kept by the payments
+    # app's services in the transaction that moves it, so that the balance (DOMAIN.md 1) needs
+    # no import of the payments app here: billing sits below payments.
+    unapplied_payment_amount = MoneyField(
+        "Unapplied payments", default=0, db_default=0, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -58,6 +72,11 @@ class Account(models.Model):
                 condition=Q(batch__regex=r"^Batch([1-9]|[1-4][0-9]|50)$"),
                 name="account_batch_1_50",
                 violation_error_message="The batch is one of Batch1 to Batch50.",
+            ),
+            models.CheckConstraint(
+                condition=Q(unapplied_payment_amount__gte=0),
+                name="account_unapplied_payments_gte_0",
+                violation_error_message="An account's unapplied payments cannot be negative.",
             ),
         ]
 

@@ -158,15 +158,16 @@ class ChunkStatus(models.TextChoices):
     DONE = "done", "Done"
 
 
-class BillRunChunk(models.Model):
-    """A slice of a run's accounts, billed in one transaction by whichever worker holds its lease.
+class RunChunk(models.Model):
+    """A slice of a background run's accounts (a bill run's, a payment run's), worked in one
+    transaction by whichever worker holds its lease (billing.runs.engine).
 
     The accounts are frozen when the run starts, so a chunk means the same work however often it
     is taken over. A worker leases a chunk for BILL_RUN_LEASE_SECONDS; a chunk whose lease ran
-    out (its worker died) is taken over by the next worker that looks.
+    out (its worker died) is taken over by the next worker that looks. Each kind of run has its
+    own chunk table (a foreign key to its run) made from this.
     """
 
-    bill_run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="chunks")
     sequence = models.PositiveIntegerField()
     account_ids = models.JSONField()
     status = models.CharField(
@@ -176,6 +177,15 @@ class BillRunChunk(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class BillRunChunk(RunChunk):
+    """A bill run's chunk (RunChunk)."""
+
+    bill_run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="chunks")
 
     class Meta:
         ordering = ["bill_run", "sequence"]

@@ -190,6 +190,8 @@ class NumberSeries(models.Model):
         REFUND = "refund", "Refund"
         ACCOUNT = "account", "Account"
         SUBSCRIPTION = "subscription", "Subscription"
+        PAYMENT = "payment", "Payment"
+        PAYMENT_RUN = "payment_run", "Payment run"
 
     key = models.CharField(max_length=32, choices=Key.choices, unique=True)
     prefix = models.CharField(max_length=16, unique=True, validators=[prefix_validator])

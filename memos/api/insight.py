@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from api.base import ApiView
-from api.schema import READ_ERRORS
+from api.schema import LIST_ERRORS
 from billing.money import format_money
 from memos.forms.insight import insight_form
 from memos.insight import VIEWS as INSIGHT_VIEWS
@@ -51,7 +51,7 @@ class CreditInsightApiView(ApiView):
 
     @extend_schema(
         parameters=[InsightQuerySerializer],
-        responses={200: InsightViewSerializer(many=True), **READ_ERRORS},
+        responses={200: InsightViewSerializer(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         form = insight_form(request.query_params)

@@ -57,9 +57,9 @@ def create_roles(apps, schema_editor):
             permission = Permission.objects.filter(
                 content_type__app_label=app_label, codename=codename
             ).first()
-            if permission is None and name in GRANTED_LATER:
-                # Permissions that later migrations add and grant (api 0002, memos 0012): the
-                # model state here does not have them yet.
+            if permission is None and (name in GRANTED_LATER or app_label == "payments"):
+                # Permissions that later migrations add and grant (api 0002, memos 0012,
+                # payments 0002): the model state here does not have them yet.
                 continue
             if permission is None:
                 raise LookupError(name)

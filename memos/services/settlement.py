@@ -99,7 +99,7 @@ class InvariantBroken(Exception):
     operator's input (that is a ValidationError). Raised before anything is written."""
 
 
-def _items_of(docs) -> dict[tuple[type, int], list]:
+def items_of(docs) -> dict[tuple[type, int], list]:
     """The items of every target document, in item order: one query for the invoices', one
     for the debit memos'."""
     items: dict[tuple[type, int], list] = defaultdict(list)
@@ -127,6 +127,11 @@ def _split_over_target(amount: Decimal, items: list, rule: str, currency) -> dic
         else fifo(amount, balances)
     )
     return {item.pk: share for item, share in zip(open_items, shares, strict=True) if share > 0}
+
+
+def split_over_target(amount: Decimal, items: list, rule: str, currency) -> dict[int, Decimal]:
+    """`amount` over the open items of a target by the application rule: {item id: share}."""
+    return _split_over_target(amount, items, rule, currency)
 
 
 def _pair_with_credit_items(
@@ -195,28 +200,50 @@ def apply_locked(
             f"The effective date cannot be before the memo date {memo.memo_date:%Y-%m-%d}."
         )
     rule = BillingSettings.load().application_rule
-    # The documents first, so that the items of all of them are read at once.
+    chosen = choose_targets(memo, targets, invoices, memos, errors)
+    plans, total = plan_targets(
+        chosen, items_of([doc for _, _, doc in chosen]), rule, currency, errors
+    )
+    if total > memo.unapplied_amount:
+        errors.setdefault("__all__", []).append(
+            ValidationError(over_applied(total, memo), code="over_applied")
+        )
+    if errors:
+        raise ValidationError(errors)
+    return _write_applications(memo, plans, effective_date, actor)
+
+
+def choose_targets(source, targets, invoices, memos, errors, *, noun: str = "credit") -> list:
+    """The (key, target, locked document) of each target that can take `source`'s money (a
+    credit memo's or a payment's: same account and currency, posted, with a balance); the
+    others' problems go to `errors` under their keys. Shared by credit memo and payment
+    applications (DOMAIN.md 3 and 6)."""
     chosen = []
     seen = set()
     for index, target in enumerate(targets):
         key = target.key or f"target:{index}"
         doc = invoices[target.invoice.pk] if target.invoice else memos[target.debit_memo.pk]
-        label = doc.number
         if (type(doc), doc.pk) in seen:
-            errors.setdefault(key, []).append(f"{label} is listed twice.")
+            errors.setdefault(key, []).append(f"{doc.number} is listed twice.")
             continue
         seen.add((type(doc), doc.pk))
-        problem = _target_problem(memo, doc)
+        problem = target_problem(source, doc, noun=noun)
         if problem:
             errors.setdefault(key, []).append(problem)
             continue
         chosen.append((key, target, doc))
-    items_of = _items_of([doc for _, _, doc in chosen])
+    return chosen
+
+
+def plan_targets(chosen, items_by_doc, rule: str, currency, errors) -> tuple[list, Decimal]:
+    """What each chosen target takes: (document, amount, [(item, share), ...]) and the total.
+    A header amount is split over the target's open items by the application rule; per-item
+    amounts are checked against each item's balance. Problems go to `errors` by key."""
     plans = []
     total = ZERO
     for key, target, doc in chosen:
         label = doc.number
-        items = items_of[(type(doc), doc.pk)]
+        items = items_by_doc[(type(doc), doc.pk)]
         try:
             if target.item_amounts:
                 by_id = {i.pk: i for i in items}
@@ -254,80 +281,106 @@ def apply_locked(
             continue
         total += amount
         plans.append((doc, amount, [(i, split[i.pk]) for i in items if split.get(i.pk)]))
-    if total > memo.unapplied_amount:
-        errors.setdefault("__all__", []).append(
-            ValidationError(over_applied(total, memo), code="over_applied")
-        )
-    if errors:
-        raise ValidationError(errors)
-    return _write_applications(memo, plans, effective_date, actor)
+    return plans, total
 
 
 def _write_applications(memo: Memo, plans, effective_date: dt.date, actor):
-    """Record the planned applications: amounts computed and checked in memory first, then
-    written with a fixed number of statements, whatever the number of targets and items."""
-    currency = memo.currency
-    credit_items = list(MemoItem.objects.filter(memo=memo).order_by("sort_order", "id"))
-    available = {item.pk: item.unapplied_amount for item in credit_items}
+    return write_credit_applications([(memo, plans, effective_date)], actor=actor)
+
+
+def write_credit_applications(batches, *, actor, by: str = "", after: dict | None = None):
+    """Record planned applications of one or more credit memos, whose documents the caller has
+    locked: `batches` are (credit memo, plans, effective date), plans as plan_targets makes
+    them, planned against the documents' current balances in order (a target that takes
+    credit from two memos is planned with what the first left). Amounts are computed and
+    checked in memory first, then written with a fixed number of statements, whatever the
+    number of memos, targets and items. `by` ends each history message (" by payment run
+    PR-00000001"); `after` is added to each event's values. Returns the applications."""
+    credit_items: dict[int, list[MemoItem]] = defaultdict(list)
+    memo_ids = sorted({memo.pk for memo, _, _ in batches})
+    for item in MemoItem.objects.filter(memo_id__in=memo_ids).order_by(
+        "memo_id", "sort_order", "id"
+    ):
+        credit_items[item.memo_id].append(item)
+    available = {
+        item.pk: item.unapplied_amount for items in credit_items.values() for item in items
+    }
     user = _user(actor)
+    extra = after or {}
     applications, moves, events = [], [], []
-    for doc, amount, item_amounts in plans:
-        is_invoice = isinstance(doc, Invoice)
-        application = MemoApplication(
-            credit_memo=memo,
-            invoice=doc if is_invoice else None,
-            debit_memo=None if is_invoice else doc,
-            amount=amount,
-            effective_date=effective_date,
-            created_by=user,
-        )
-        applications.append(application)
-        moves += [
-            (application, credit_item, target_item, share)
-            for credit_item, target_item, share in _pair_with_credit_items(
-                credit_items, item_amounts, available
+    memo_totals: dict[int, Decimal] = defaultdict(Decimal)
+    by_memo: dict[int, tuple] = {}
+    for memo, plans, effective_date in batches:
+        currency = memo.currency
+        memo_applications, memo_moves = [], []
+        for doc, amount, item_amounts in plans:
+            is_invoice = isinstance(doc, Invoice)
+            application = MemoApplication(
+                credit_memo=memo,
+                invoice=doc if is_invoice else None,
+                debit_memo=None if is_invoice else doc,
+                amount=amount,
+                effective_date=effective_date,
+                created_by=user,
             )
-        ]
-        doc.balance -= amount
-        events.append(
-            history_event(
-                memo,
-                MemoEvent.Kind.APPLIED,
-                actor=actor,
-                message=f"Applied {money_label(amount, currency)} to {doc.number}",
-                after={"target": doc.number, "amount": amount, "effective_date": effective_date},
-            )
-        )
-        if not is_invoice:
+            memo_applications.append(application)
+            memo_moves += [
+                (application, credit_item, target_item, share)
+                for credit_item, target_item, share in _pair_with_credit_items(
+                    credit_items[memo.pk], item_amounts, available
+                )
+            ]
+            doc.balance -= amount
             events.append(
                 history_event(
-                    doc,
+                    memo,
                     MemoEvent.Kind.APPLIED,
                     actor=actor,
-                    message=f"{memo.number} applied {money_label(amount, currency)}",
-                    after={"credit_memo": memo.number, "amount": amount},
+                    message=f"Applied {money_label(amount, currency)} to {doc.number}{by}",
+                    after={
+                        "target": doc.number,
+                        "amount": amount,
+                        "effective_date": effective_date,
+                        **extra,
+                    },
                 )
             )
-    for _, credit_item, target_item, share in moves:
-        credit_item.applied_amount += share
-        credit_item.unapplied_amount -= share
-        target_item.balance -= share
-    total = sum((application.amount for application in applications), ZERO)
-    memo.applied_amount += total
-    memo.unapplied_amount = memo.amount - memo.applied_amount - memo.refund_amount
-    _check_invariants(memo, [doc for doc, _, _ in plans], applications, moves)
+            if not is_invoice:
+                events.append(
+                    history_event(
+                        doc,
+                        MemoEvent.Kind.APPLIED,
+                        actor=actor,
+                        message=f"{memo.number} applied {money_label(amount, currency)}{by}",
+                        after={"credit_memo": memo.number, "amount": amount, **extra},
+                    )
+                )
+        for _, credit_item, target_item, share in memo_moves:
+            credit_item.applied_amount += share
+            credit_item.unapplied_amount -= share
+            target_item.balance -= share
+        total = sum((application.amount for application in memo_applications), ZERO)
+        memo.applied_amount += total
+        memo.unapplied_amount = memo.amount - memo.applied_amount - memo.refund_amount
+        memo_totals[memo.pk] += total
+        by_memo[memo.pk] = (memo, [doc for doc, _, _ in plans], memo_applications, memo_moves)
+        applications += memo_applications
+        moves += memo_moves
+    for memo, docs, memo_applications, memo_moves in by_memo.values():
+        _check_invariants(memo, docs, memo_applications, memo_moves)
     MemoApplication.objects.bulk_create(applications)
     _move_items(moves, sign=1)
-    add_to_columns(
-        Memo,
-        {
-            memo.pk: {"applied_amount": total},
-            **{a.debit_memo_id: {"balance": -a.amount} for a in applications if a.debit_memo_id},
-        },
-    )
-    add_to_columns(
-        Invoice, {a.invoice_id: {"balance": -a.amount} for a in applications if a.invoice_id}
-    )
+    memo_deltas: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    invoice_deltas: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for pk, total in memo_totals.items():
+        memo_deltas[pk]["applied_amount"] += total
+    for a in applications:
+        if a.debit_memo_id:
+            memo_deltas[a.debit_memo_id]["balance"] -= a.amount
+        else:
+            invoice_deltas[a.invoice_id]["balance"] -= a.amount
+    add_to_columns(Memo, memo_deltas)
+    add_to_columns(Invoice, invoice_deltas)
     MemoEvent.objects.bulk_create(events)
     return applications
 
@@ -371,19 +424,21 @@ def more_than_balance(doc, currency) -> str:
     )
 
 
-def _target_problem(memo: Memo, doc) -> str:
+def target_problem(source, doc, *, noun: str = "credit") -> str:
+    """Why `doc` cannot take money from `source` (a credit memo or a payment), or ""."""
     if isinstance(doc, Invoice):
         if doc.status != InvoiceStatus.POSTED:
             return (
-                f"{doc.number} is {doc.get_status_display()}: credit goes to posted invoices only."
+                f"{doc.number} is {doc.get_status_display()}: {noun} goes to posted invoices only."
             )
     else:
         if doc.memo_type != MemoType.DEBIT or doc.status != MemoStatus.POSTED:
             return f"{doc.number} is not a posted debit memo."
-    if doc.account_id != memo.account_id:
+    if doc.account_id != source.account_id:
         return f"{doc.number} belongs to another account."
-    if doc.currency_id != memo.currency_id:
-        return f"{doc.number} is in {doc.currency_id}, the credit memo in {memo.currency_id}."
+    if doc.currency_id != source.currency_id:
+        what = "the credit memo" if noun == "credit" else f"the {noun}"
+        return f"{doc.number} is in {doc.currency_id}, {what} in {source.currency_id}."
     if doc.balance <= 0:
         return f"{doc.number} has no balance left."
     return ""

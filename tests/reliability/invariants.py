@@ -1,4 +1,5 @@
-"""The money invariants of DOMAIN.md section 3 and the account balance of section 1, checked
+"""The money invariants of DOMAIN.md section 3 (extended to payments, section 6) and the account
+balance of section 1 (unapplied payments included), checked
 set-based on a snapshot of every document row (a dozen queries, whatever the number of rows), so
 a test can check them after every one of thousands of operations.
 
@@ -12,7 +13,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing.models import BilledPeriod, BillRun, Invoice, InvoiceItem, InvoiceStatus, NumberSeries
+from billing.models import (
+    Account,
+    BilledPeriod,
+    BillRun,
+    Invoice,
+    InvoiceItem,
+    InvoiceStatus,
+    NumberSeries,
+)
 from billing.money import MONEY_PLACES
 from billing.selectors import accounts_with_balance
 from memos.models import (
@@ -25,6 +34,7 @@ from memos.models import (
     MemoType,
     Refund,
 )
+from payments.models import Payment, PaymentApplication, PaymentApplicationItem, PaymentStatus
 
 ZERO = Decimal("0")
 STORAGE_PLACES = Decimal(1).scaleb(-MONEY_PLACES)
@@ -83,6 +93,24 @@ APPLICATION_FIELDS = (
     "amount",
     "effective_date",
 )
+PAYMENT_FIELDS = ("id", "account_id", "status", "amount", "applied_amount", "unapplied_amount")
+PAYMENT_APPLICATION_FIELDS = (
+    "id",
+    "payment_id",
+    "kind",
+    "invoice_id",
+    "debit_memo_id",
+    "undoes_id",
+    "amount",
+    "effective_date",
+)
+PAYMENT_APPLICATION_ITEM_FIELDS = (
+    "id",
+    "application_id",
+    "invoice_item_id",
+    "debit_memo_item_id",
+    "amount",
+)
 APPLICATION_ITEM_FIELDS = (
     "id",
     "application_id",
@@ -109,6 +137,10 @@ class State:
     bill_runs: tuple
     billed_periods: int
     balances: tuple  # (account id, balance by the product's selector)
+    payments: tuple = ()
+    payment_applications: tuple = ()
+    payment_application_items: tuple = ()
+    unapplied_payments: tuple = ()  # (account id, Account.unapplied_payment_amount)
 
     def fingerprint(self) -> tuple:
         """What a refused operation must leave exactly as it was."""
@@ -124,6 +156,10 @@ class State:
             self.numbers,
             self.bill_runs,
             self.billed_periods,
+            self.payments,
+            self.payment_applications,
+            self.payment_application_items,
+            self.unapplied_payments,
         )
 
 
@@ -151,6 +187,12 @@ def read_state() -> State:
             (pk, balance.quantize(STORAGE_PLACES))
             for pk, balance in accounts_with_balance().order_by("pk").values_list("pk", "balance")
         ),
+        payments=_rows(Payment.objects, PAYMENT_FIELDS),
+        payment_applications=_rows(PaymentApplication.objects, PAYMENT_APPLICATION_FIELDS),
+        payment_application_items=_rows(
+            PaymentApplicationItem.objects, PAYMENT_APPLICATION_ITEM_FIELDS
+        ),
+        unapplied_payments=_rows(Account.objects, ("id", "unapplied_payment_amount")),
     )
 
 
@@ -175,7 +217,19 @@ def recomputed_balances(state: State) -> dict[int, Decimal]:
     refunded: dict[int, Decimal] = defaultdict(Decimal)
     for _pk, memo_id, amount in state.refunds:
         refunded[memo_id] += amount
+    net_from_payment: dict[int, Decimal] = defaultdict(Decimal)
+    for app in _as_dicts(state.payment_applications, PAYMENT_APPLICATION_FIELDS):
+        signed = app["amount"] if app["kind"] == APPLY else -app["amount"]
+        net_from_payment[app["payment_id"]] += signed
+        if app["invoice_id"]:
+            net_to_invoice[app["invoice_id"]] += signed
+        else:
+            net_to_debit[app["debit_memo_id"]] += signed
     balances: dict[int, Decimal] = defaultdict(Decimal)
+    for payment in _as_dicts(state.payments, PAYMENT_FIELDS):
+        if payment["status"] == PaymentStatus.PROCESSED:
+            left = payment["amount"] - net_from_payment[payment["id"]]
+            balances[payment["account_id"]] -= left
     for inv in _as_dicts(state.invoices, INVOICE_FIELDS):
         if inv["status"] == InvoiceStatus.POSTED:
             balances[inv["account_id"]] += inv["amount"] - net_to_invoice[inv["id"]]
@@ -238,6 +292,7 @@ def check(state: State) -> list[str]:  # noqa: C901 (one list of rules, read top
                     app["effective_date"] >= original["effective_date"],
                     f"unapplication {app['id']} is dated before its application",
                 )
+    problems.extend(_payment_problems(state, net_to))
     for app in applications:
         if app["kind"] == APPLY:
             left = app["amount"] - undone[app["id"]]
@@ -257,6 +312,16 @@ def check(state: State) -> list[str]:  # noqa: C901 (one list of rules, read top
         else:
             net_item[("memo_item", move["debit_memo_item_id"])] += signed
         expect(move["amount"] > 0, f"application item {move['id']}: amount <= 0")
+    payment_apps = {
+        a["id"]: a for a in _as_dicts(state.payment_applications, PAYMENT_APPLICATION_FIELDS)
+    }
+    for move in _as_dicts(state.payment_application_items, PAYMENT_APPLICATION_ITEM_FIELDS):
+        app = payment_apps[move["application_id"]]
+        signed = move["amount"] if app["kind"] == APPLY else -move["amount"]
+        if move["invoice_item_id"]:
+            net_item[("invoice_item", move["invoice_item_id"])] += signed
+        else:
+            net_item[("memo_item", move["debit_memo_item_id"])] += signed
     for app in applications:
         expect(
             moved_by_app[app["id"]] == app["amount"],
@@ -328,7 +393,7 @@ def check(state: State) -> list[str]:  # noqa: C901 (one list of rules, read top
             if memo["status"] == MemoStatus.POSTED:
                 expect(
                     balance == amount - net_to[("memo", memo["id"])],
-                    f"{label}: balance {balance} != amount - credit applied",
+                    f"{label}: balance {balance} != amount - credit and payments applied",
                 )
                 for item in items:
                     expect(
@@ -370,6 +435,66 @@ def check(state: State) -> list[str]:  # noqa: C901 (one list of rules, read top
             f"account {account_id}: balance {balance}, from its documents "
             f"{expected.get(account_id, ZERO)}",
         )
+    return problems
+
+
+def _payment_problems(state: State, net_to: dict) -> list[str]:
+    """DOMAIN.md 6: 0 <= applied <= amount, unapplied = amount - applied, applied = its
+    applications net, only processed payments applied, each application's items add up to it,
+    unapplications match what they undo; the payments' applications go into `net_to` (the
+    documents' balances are checked with the credit); the account's unapplied payments column
+    is its processed payments' unapplied amounts."""
+    problems: list[str] = []
+    apps = _as_dicts(state.payment_applications, PAYMENT_APPLICATION_FIELDS)
+    by_id = {a["id"]: a for a in apps}
+    net: dict[int, Decimal] = defaultdict(Decimal)
+    undone: dict[int, Decimal] = defaultdict(Decimal)
+    for app in apps:
+        signed = app["amount"] if app["kind"] == APPLY else -app["amount"]
+        net[app["payment_id"]] += signed
+        target = (
+            ("invoice", app["invoice_id"]) if app["invoice_id"] else ("memo", app["debit_memo_id"])
+        )
+        net_to[target] += signed
+        if app["amount"] <= 0:
+            problems.append(f"payment application {app['id']}: amount <= 0")
+        if app["kind"] != APPLY:
+            original = by_id.get(app["undoes_id"])
+            if original is None or original["payment_id"] != app["payment_id"]:
+                problems.append(f"payment unapplication {app['id']} undoes nothing of its payment")
+            else:
+                undone[original["id"]] += app["amount"]
+    for app in apps:
+        if app["kind"] == APPLY and not ZERO <= app["amount"] - undone[app["id"]] <= app["amount"]:
+            problems.append(f"payment application {app['id']}: unapplied more than applied")
+    moved: dict[int, Decimal] = defaultdict(Decimal)
+    for move in _as_dicts(state.payment_application_items, PAYMENT_APPLICATION_ITEM_FIELDS):
+        moved[move["application_id"]] += move["amount"]
+        if move["amount"] <= 0:
+            problems.append(f"payment application item {move['id']}: amount <= 0")
+    for app in apps:
+        if moved[app["id"]] != app["amount"]:
+            problems.append(f"payment application {app['id']}: items move {moved[app['id']]}")
+    unapplied: dict[int, Decimal] = defaultdict(Decimal)
+    for payment in _as_dicts(state.payments, PAYMENT_FIELDS):
+        label = f"payment {payment['id']} ({payment['status']})"
+        amount, applied = payment["amount"], payment["applied_amount"]
+        if not (amount > 0 and ZERO <= applied <= amount):
+            problems.append(f"{label}: applied {applied} outside 0..{amount}")
+        if payment["unapplied_amount"] != amount - applied:
+            problems.append(f"{label}: unapplied != amount - applied")
+        if net[payment["id"]] != applied:
+            problems.append(f"{label}: applications net {net[payment['id']]}, applied {applied}")
+        if payment["status"] == PaymentStatus.PROCESSED:
+            unapplied[payment["account_id"]] += amount - applied
+        elif applied:
+            problems.append(f"{label}: applied but not processed")
+    for account_id, column in state.unapplied_payments:
+        if column != unapplied.get(account_id, ZERO):
+            problems.append(
+                f"account {account_id}: unapplied payments {column}, "
+                f"from its payments {unapplied.get(account_id, ZERO)}"
+            )
     return problems
 
 

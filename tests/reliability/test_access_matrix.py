@@ -84,6 +84,18 @@ ACCESS: dict[str, str] = {
     # A POST without fields re-renders the form with its error; token 1 is nobody's here: 404.
     "api_tokens:token_list": "200 200 200 200 login | 200 200 200 200 login | 200 200 200 200 hx-login | 200 200 200 200 hx-login",  # noqa: E501
     "api_tokens:token_revoke": "405 405 405 405 login | 404 404 404 404 login | 405 405 405 405 hx-login | 404 404 404 404 hx-login",  # noqa: E501
+    "payments:payment_list": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "payments:payment_export": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "payments:payment_detail": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "payments:payment_new": "200 200 403 403 login | 200 200 403 403 login | 200 200 403 403 hx-login | 200 200 403 403 hx-login",  # noqa: E501
+    "payments:payment_apply": "405 405 403 403 login | 200 200 403 403 login | 405 405 403 403 hx-login | 200 200 403 403 hx-login",  # noqa: E501
+    "payments:payment_cancel": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    "payments:payment_unapply": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    "payments:payment_run_list": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "payments:payment_run_detail": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "payments:payment_run_new": "200 200 403 403 login | 200 200 403 403 login | 200 200 403 403 hx-login | 200 200 403 403 hx-login",  # noqa: E501
+    "payments:payment_run_cancel": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    "payments:payment_run_retry": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
 }
 # fmt: on
 

@@ -107,7 +107,10 @@ def build_world() -> dict:
     retired = ReasonCode.objects.create(
         code_type=ReasonCodeType.CREDIT_MEMO, name="Retired reason", active=False
     )
+    from tests.test_url_permissions import payment_objects
+
     return {
+        **payment_objects(account),
         "actor": actor,
         "account": account,
         "invoice": inv,

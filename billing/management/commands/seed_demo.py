@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import factory.random
+from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -277,6 +278,12 @@ def seed_all(*, demo_users: bool = False) -> None:
     UsageRecord.objects.bulk_create(usage_records)
     seed_periods()
     seed_memos(charges, actor=actor)
+    # Apps above billing add their own demo data (payments: payment methods, Auto-Pay): an app
+    # config with a `seed_demo(actor=...)` method, so this command imports none of them.
+    for app_config in django_apps.get_app_configs():
+        seed = getattr(app_config, "seed_demo", None)
+        if callable(seed):
+            seed(actor=actor)
 
 
 # --- Users ----------------------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""The payments pages' URLs (DESIGN.md): /payments/... and /payment-runs/..."""
+
+from django.urls import path
+
+from payments.views import payments, runs
+
+app_name = "payments"
+
+urlpatterns = [
+    path("payments/", payments.PaymentListView.as_view(), name="payment_list"),
+    # Before payments/<number>/, which would otherwise take these words for a number.
+    path("payments/export/", payments.PaymentExportView.as_view(), name="payment_export"),
+    path("payments/new/", payments.RecordPaymentView.as_view(), name="payment_new"),
+    path("payments/<doc:number>/", payments.PaymentDetailView.as_view(), name="payment_detail"),
+    path(
+        "payments/<doc:number>/cancel/",
+        payments.PaymentCancelView.as_view(),
+        name="payment_cancel",
+    ),
+    path(
+        "payments/<doc:number>/apply/",
+        payments.PaymentApplyView.as_view(),
+        name="payment_apply",
+    ),
+    path(
+        "payments/<doc:number>/applications/<int:application_id>/unapply/",
+        payments.PaymentUnapplyView.as_view(),
+        name="payment_unapply",
+    ),
+    path("payment-runs/", runs.PaymentRunListView.as_view(), name="payment_run_list"),
+    path("payment-runs/new/", runs.PaymentRunCreateView.as_view(), name="payment_run_new"),
+    path(
+        "payment-runs/<doc:number>/",
+        runs.PaymentRunDetailView.as_view(),
+        name="payment_run_detail",
+    ),
+    path(
+        "payment-runs/<doc:number>/cancel/",
+        runs.PaymentRunCancelView.as_view(),
+        name="payment_run_cancel",
+    ),
+    path(
+        "payment-runs/<doc:number>/retry/",
+        runs.PaymentRunRetryView.as_view(),
+        name="payment_run_retry",
+    ),
+]

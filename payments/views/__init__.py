@@ -1,0 +1,1 @@
+"""The payments pages: payments (list, CSV, one payment, record, actions) and payment runs."""
