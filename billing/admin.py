@@ -37,6 +37,7 @@ from billing.models import (
     Charge,
     ChargePrice,
     Currency,
+    DocumentEmail,
     Invoice,
     InvoiceItem,
     NumberSeries,
@@ -349,6 +350,26 @@ class BillingSettingsAdmin(WordsAdmin):
     ]
     # The tax engine is reached over HTTPS; also Django 6's default for scheme-less URLs.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    fieldsets = [
+        (
+            None,
+            {"fields": ["generation_rule", "credit_validation_level", "application_rule"]},
+        ),
+        ("Tax", {"fields": ["tax_engine", "tax_engine_url", "tax_engine_timeout"]}),
+        (
+            "Seller on customer documents",
+            {
+                "fields": [
+                    "seller_name",
+                    "seller_address",
+                    "seller_tax_id",
+                    "seller_logo",
+                    "document_footer",
+                ],
+                "description": "Printed on every invoice and memo PDF (docs/documents.md).",
+            },
+        ),
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -365,7 +386,29 @@ class AccountAdmin(ReferenceAdmin):
     search_fields = ["number", "name"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    fields = ["number", "name", "currency", "bill_cycle_day", "batch", "status", "created_at"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "name",
+                    "currency",
+                    "bill_cycle_day",
+                    "batch",
+                    "status",
+                    "created_at",
+                ]
+            },
+        ),
+        (
+            "Bill-to contact",
+            {
+                "fields": ["bill_to_name", "bill_to_email", "bill_to_address"],
+                "description": "Who the account's invoices and memos are addressed and emailed to.",
+            },
+        ),
+    ]
     readonly_fields = ["number", "status", "created_at"]
     # An account's documents are in its currency.
     readonly_on_change = ("currency",)
@@ -634,7 +677,7 @@ class BillRunAdmin(DocumentAdmin):
         "credit_memos_generated",
         "created_at",
     ]
-    list_filter = ["status", "scope", "auto_post"]
+    list_filter = ["status", "scope", "auto_post", "email_documents"]
     list_select_related = ["account"]
     search_fields = ["number", "name", "account__number"]
     date_hierarchy = "invoice_date"
@@ -664,6 +707,7 @@ class BillRunAdmin(DocumentAdmin):
                     "include_recurring",
                     "include_usage",
                     "auto_post",
+                    "email_documents",
                     "generation_rule",
                 ]
             },
@@ -722,3 +766,30 @@ class BillRunErrorAdmin(DocumentAdmin):
     @admin.display(description="Reason")
     def short_reason(self, obj: BillRunError) -> str:
         return obj.reason if len(obj.reason) <= 80 else f"{obj.reason[:79]}…"
+
+
+@admin.register(DocumentEmail)
+class DocumentEmailAdmin(DocumentAdmin):
+    """Customer emails of documents: sent and retried from the document's page only."""
+
+    list_display = ["number", "kind", "to_address", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["bill_run"]
+    search_fields = ["number", "to_address"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = [
+        "kind",
+        "number",
+        "invoice",
+        "memo",
+        "to_address",
+        "subject",
+        "status",
+        "error",
+        "attempts",
+        "bill_run",
+        "requested_by",
+        "created_at",
+        "sent_at",
+    ]

@@ -29,6 +29,7 @@ OPERATE = [
     p.PROCESS_MEMO,
     p.SETTLE_CREDIT_MEMO,
     p.MANAGE_BILL_RUNS,
+    p.EMAIL_DOCUMENTS,
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -527,6 +527,8 @@ class MemoEvent(models.Model):
         TRANSFER_CHANGED = "transfer_changed", "Transferred to Accounting changed"
         TAX_RECALCULATED = "tax_recalculated", "Tax recalculated"
         TAX_VOIDED = "tax_voided", "Tax voided"
+        EMAILED = "emailed", "Emailed to customer"
+        EMAIL_FAILED = "email_failed", "Email failed"
 
     memo = models.ForeignKey(Memo, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

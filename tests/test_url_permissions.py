@@ -63,6 +63,12 @@ KWARGS = {
     "memos:memo_write_off": lambda o: {"number": o["memo"].number},
     "memos:memo_edit": lambda o: {"number": o["memo"].number},
     "api_tokens:token_revoke": lambda o: {"token_id": 1},
+    "billing:invoice_pdf": lambda o: {"number": o["invoice"].number},
+    "billing:invoice_email": lambda o: {"number": o["invoice"].number},
+    "billing:invoice_email_retry": lambda o: {"number": o["invoice"].number, "email_id": 1},
+    "memos:memo_pdf": lambda o: {"number": o["memo"].number},
+    "memos:memo_email": lambda o: {"number": o["memo"].number},
+    "memos:memo_email_retry": lambda o: {"number": o["memo"].number, "email_id": 1},
 }
 
 
@@ -121,6 +127,9 @@ READ_PAGES = {
     "memos:memo_list",
     "memos:memo_export",
     "memos:memo_detail",
+    # The customer documents (DOMAIN.md 7): whoever may view a document may download its PDF.
+    "billing:invoice_pdf",
+    "memos:memo_pdf",
 }
 
 
@@ -307,6 +316,7 @@ MATRIX = [
     ([p.MANAGE_BILL_RUNS], {OPERATOR, ADMIN}),
     ([p.CONFIGURE_BILLING], {ADMIN}),
     ([p.USE_API], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
+    ([p.EMAIL_DOCUMENTS], {OPERATOR, ADMIN}),
 ]
 
 

@@ -12,6 +12,7 @@ from .bill_runs import (
     ChunkStatus,
 )
 from .catalog import BillingPeriod, Charge, ChargeModel, ChargePrice, ChargeType, Product
+from .documents import DocumentEmail, DocumentKind, EmailStatus
 from .invoices import Invoice, InvoiceItem, InvoiceStatus, TaxMode
 from .reference import (
     AccountingPeriod,
@@ -51,6 +52,9 @@ __all__ = [
     "ChargeType",
     "CreditValidationLevel",
     "Currency",
+    "DocumentEmail",
+    "DocumentKind",
+    "EmailStatus",
     "GenerationRule",
     "Invoice",
     "InvoiceItem",

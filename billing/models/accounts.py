@@ -36,6 +36,12 @@ class Account(models.Model):
     status = models.CharField(
         max_length=8, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
     )
+    # The bill-to contact (DOMAIN.md 7): who documents are addressed and emailed to.
+    bill_to_name = models.CharField(
+        "Bill-to name", max_length=255, blank=True, help_text="Empty: the account's name"
+    )
+    bill_to_email = models.EmailField("Bill-to email", blank=True)
+    bill_to_address = models.TextField("Bill-to address", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

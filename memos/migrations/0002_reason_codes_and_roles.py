@@ -35,6 +35,11 @@ def seed_reason_codes(apps, schema_editor):
             )
 
 
+# Permissions of models that later migrations add; those migrations grant them to the roles:
+# api 0002 (use_api), billing 0009 (email_documents).
+GRANTED_LATER = {"api.use_api", "billing.email_documents"}
+
+
 def create_roles(apps, schema_editor):
     from billing.roles import ROLE_PERMISSIONS
 
@@ -54,9 +59,8 @@ def create_roles(apps, schema_editor):
             permission = Permission.objects.filter(
                 content_type__app_label=app_label, codename=codename
             ).first()
-            if permission is None and app_label == "api":
-                # The API app's permission is granted by its own migration (api 0002), which
-                # may run after this one.
+            if permission is None and name in GRANTED_LATER:
+                # Granted by its own, later migration, which may run after this one.
                 continue
             if permission is None:
                 raise LookupError(name)

@@ -6,6 +6,7 @@ from django.db.models import Prefetch
 from django.views.generic import DetailView
 
 from billing import permissions as perms
+from billing.document_views import document_emails, email_action
 from billing.permissions import PermissionMixin
 from memos.models import (
     Memo,
@@ -59,6 +60,8 @@ class MemoDetailView(PermissionMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["actions"] = memo_actions(self.object, self.request.user)
+        context["email_action"] = email_action(self.object, self.request.user)
+        context["emails"] = document_emails(self.object)
         return context
 
 
