@@ -1,21 +1,30 @@
-"""The billing resources of the REST API: accounts (with their balance), invoices (with their
-items: the ids a memo from an invoice names) and the product catalog, read-only for now. The
-lists take the UI lists' filters and sorts."""
+"""The billing resources of the REST API: accounts (with their balance and bill-to contact),
+invoices (with their items: the ids a memo from an invoice names) and the product catalog. The
+lists take the UI lists' filters and sorts. Customer documents (DOMAIN.md 7): every invoice's and
+memo's PDF, and emailing it to the customer (CustomerDocumentActions, which memos/api.py uses
+too)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import renderers, serializers, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.base import ApiViewSet
+from api.errors import conflict
 from api.fields import MoneyField, NumberOf
 from api.filters import UiFilterBackend
+from api.idempotency import idempotent
 from api.pagination import KeysetPagination, SortedList
-from api.schema import LIST_ERRORS, READ_ERRORS
-from billing.models import Charge, ChargePrice, Product
+from api.schema import ACTION_ERRORS, LIST_ERRORS, READ_ERRORS
+from billing.document_views import pdf_response
+from billing.documents.emails import email_document, retry_document_email
+from billing.models import Charge, ChargePrice, DocumentEmail, Invoice, Product
 from billing.views import AccountDetailView, AccountListView, InvoiceDetailView, InvoiceListView
 
 
@@ -27,6 +36,10 @@ class AccountSerializer(serializers.Serializer):
     batch = serializers.CharField()
     status = serializers.CharField()
     created_at = serializers.DateTimeField()
+    # The bill-to contact (DOMAIN.md 7): who documents are addressed and emailed to.
+    bill_to_name = serializers.CharField()
+    bill_to_email = serializers.CharField()
+    bill_to_address = serializers.CharField()
     # The balance summary of the account page (billing.selectors.accounts_with_balance).
     balance = MoneyField()
     invoice_balance = MoneyField()
@@ -105,6 +118,119 @@ class ProductSerializer(serializers.Serializer):
     charges = ChargeSerializer(many=True)
 
 
+class DocumentEmailSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="What .../emails/<id>/retry/ names.")
+    number = serializers.CharField(help_text="The document's number.")
+    kind = serializers.CharField()
+    to = serializers.CharField(source="to_address")
+    subject = serializers.CharField()
+    status = serializers.CharField(help_text="queued, sent or failed")
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    bill_run = NumberOf()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
+class PdfRenderer(renderers.BaseRenderer):
+    """Lets a client ask for application/pdf (the PDF actions answer it themselves)."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+PDF_RESPONSES = {
+    (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF."),
+    # Errors are JSON here too (api.base).
+    **{(code, "application/json"): response for code, response in READ_ERRORS.items()},
+}
+
+
+# pdf, email, emails and retry_email for a viewset whose `document()` is the URL's invoice or
+# memo: the same services and rules as the document's page. (A comment, not a docstring: the
+# schema would take a docstring for every operation's description.)
+class CustomerDocumentActions:
+    def document(self):
+        raise NotImplementedError
+
+    @extend_schema(
+        responses=PDF_RESPONSES,
+        summary="The customer document as a PDF",
+        description=(
+            "What the customer receives (docs/documents.md): seller, bill-to contact, dates, "
+            "items and totals in the currency's format; a DRAFT watermark on drafts."
+        ),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="pdf",
+        url_name="pdf",
+        renderer_classes=[PdfRenderer, renderers.JSONRenderer],
+    )
+    def pdf(self, request, number: str):
+        return pdf_response(self.document())
+
+    @extend_schema(
+        request=None,
+        responses={202: DocumentEmailSerializer, **ACTION_ERRORS},
+        summary="Email the posted document's PDF to the account's bill-to email",
+        description=(
+            "Queues the email (sent in the background): 202 with it, status queued. 409 when "
+            "the document is not posted or its account has no bill-to email (nothing queued). "
+            "GET .../emails/ shows when it is sent or why it failed."
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path="email", url_name="email")
+    @idempotent
+    def email(self, request, number: str):
+        try:
+            email = email_document(document=self.document(), actor=request.user)
+        except DjangoValidationError as exc:
+            raise conflict(exc) from exc
+        return Response(DocumentEmailSerializer(email).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses={200: DocumentEmailSerializer(many=True), **READ_ERRORS},
+        summary="Every email of the document to the customer, oldest first",
+        description="Each with its status (queued, sent, failed), address and failure reason.",
+    )
+    @action(detail=True, methods=["get"], url_path="emails", url_name="emails")
+    def emails(self, request, number: str):
+        rows = self.document().emails.select_related("bill_run").order_by("created_at", "id")
+        return Response(DocumentEmailSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={202: DocumentEmailSerializer, **ACTION_ERRORS},
+        summary="Send a failed email again",
+        description="To the address it was for; 409 unless the email failed.",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"emails/(?P<email_id>[0-9]{1,18})/retry",
+        url_name="retry-email",
+    )
+    @idempotent
+    def retry_email(self, request, number: str, email_id: str):
+        email = get_object_or_404(DocumentEmail, pk=int(email_id), **self.email_link())
+        try:
+            email = retry_document_email(email=email, actor=request.user)
+        except DjangoValidationError as exc:
+            raise conflict(exc) from exc
+        return Response(DocumentEmailSerializer(email).data, status=status.HTTP_202_ACCEPTED)
+
+    def email_link(self) -> dict:
+        document = self.document()
+        return {"invoice": document} if isinstance(document, Invoice) else {"memo": document}
+
+
 class AccountViewSet(SortedList, ApiViewSet):
     resource = "accounts"
     pagination_class = KeysetPagination
@@ -129,7 +255,7 @@ class AccountViewSet(SortedList, ApiViewSet):
         return Response(AccountSerializer(view.get_object()).data)
 
 
-class InvoiceViewSet(SortedList, ApiViewSet):
+class InvoiceViewSet(CustomerDocumentActions, SortedList, ApiViewSet):
     resource = "invoices"
     pagination_class = KeysetPagination
     filter_backends = [UiFilterBackend]
@@ -154,6 +280,10 @@ class InvoiceViewSet(SortedList, ApiViewSet):
         view.request = request
         queryset = view.get_queryset()
         return Response(InvoiceSerializer(get_object_or_404(queryset, number=number)).data)
+
+    def document(self) -> Invoice:
+        queryset = Invoice.objects.select_related("account", "currency")
+        return get_object_or_404(queryset, number=self.kwargs["number"])
 
 
 class ProductViewSet(SortedList, ApiViewSet):

@@ -19,6 +19,7 @@ from api.filters import UiFilterBackend
 from api.idempotency import created_or_replayed, idempotent, memo_key
 from api.pagination import KeysetPagination, SortedList
 from api.schema import ACTION_ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
+from billing.api import CustomerDocumentActions
 from billing.models import Account, Charge, Invoice
 from billing.money import QUANTITY_COLUMN
 from memos import services
@@ -231,7 +232,7 @@ def line_tax(line: dict, auto_tax: bool) -> dict:
 # --- the resource ----------------------------------------------------------------------------
 
 
-class MemoViewSet(SortedList, ApiViewSet):
+class MemoViewSet(CustomerDocumentActions, SortedList, ApiViewSet):
     resource = "memos"
     serializer_class = MemoSerializer
     pagination_class = KeysetPagination
@@ -249,6 +250,10 @@ class MemoViewSet(SortedList, ApiViewSet):
 
     def memo(self) -> Memo:
         return get_object_or_404(self.get_queryset(), number=self.kwargs["number"])
+
+    def document(self) -> Memo:
+        queryset = Memo.objects.select_related("account", "currency")
+        return get_object_or_404(queryset, number=self.kwargs["number"])
 
     def answer(self, number: str, status_code=status.HTTP_200_OK) -> Response:
         memo = get_object_or_404(MemoDetailView().get_queryset(), number=number)
