@@ -250,6 +250,8 @@ LOGO_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 def validate_logo(upload) -> None:
     """A PNG or JPEG of at most 1 MB, checked by its content (not its name), and readable as an
     image: the PDFs embed it as it is."""
+    if getattr(upload, "_committed", False):
+        return  # the stored logo, checked when it was uploaded (and maybe gone from the disk)
     if upload.size > LOGO_MAX_BYTES:
         raise ValidationError(
             f"The logo is {upload.size / 1024 / 1024:.1f} MB; at most 1 MB is allowed.",
