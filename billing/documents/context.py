@@ -170,6 +170,13 @@ def memo_document(memo: Memo) -> CustomerDocument:
     )
 
 
+def kind_of(document: Invoice | Memo) -> str:
+    """invoice, credit_memo or debit_memo (DocumentKind's values)."""
+    if isinstance(document, Invoice):
+        return "invoice"
+    return "credit_memo" if document.memo_type == MemoType.CREDIT else "debit_memo"
+
+
 def customer_document(document: Invoice | Memo) -> CustomerDocument:
     if isinstance(document, Invoice):
         return invoice_document(document)

@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.busy import retry_when_busy
-from billing.documents.context import CustomerDocument, render_document_pdf
+from billing.documents.context import TITLES, CustomerDocument, kind_of, render_document_pdf
 from billing.models import BillingSettings, DocumentEmail, EmailStatus
+from billing.money import money_label
 from memos.models import MemoEvent
 
 logger = logging.getLogger(__name__)
@@ -24,11 +25,13 @@ logger = logging.getLogger(__name__)
 ERROR_LENGTH = 1000
 
 
-def email_subject(doc: CustomerDocument, seller: str | None = None) -> str:
-    """'Credit Memo CM00000042: USD 44.00 from Acme Ltd' (DOMAIN.md 7: number and amount)."""
+def email_subject(document, seller: str | None = None) -> str:
+    """'Credit Memo CM00000042: USD 44.00 from Acme Ltd' (DOMAIN.md 7: number and amount), for
+    an invoice or memo (its currency loaded; its items are not needed)."""
     if seller is None:
         seller = BillingSettings.load().seller_name
-    subject = f"{doc.title} {doc.number}: {doc.amount_label}"
+    subject = f"{TITLES[kind_of(document)]} {document.number}: "
+    subject += money_label(document.amount, document.currency)
     return f"{subject} from {seller}" if seller else subject
 
 
@@ -53,7 +56,7 @@ def email_body(doc: CustomerDocument) -> str:
 def build_message(email: DocumentEmail) -> EmailMessage:
     doc, pdf = render_document_pdf(email.document)
     message = EmailMessage(
-        subject=email.subject or email_subject(doc),
+        subject=email.subject or email_subject(email.document),
         body=email_body(doc),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to_address],

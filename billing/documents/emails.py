@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from billing.busy import retry_when_busy
-from billing.documents.context import CustomerDocument, customer_document
+from billing.documents.context import kind_of
 from billing.documents.delivery import email_subject, memo_event_fields
 from billing.documents.tasks import send_bill_run_emails, send_document_email
 from billing.models import (
@@ -19,7 +19,6 @@ from billing.models import (
     BillingSettings,
     BillRun,
     DocumentEmail,
-    DocumentKind,
     EmailStatus,
     Invoice,
     InvoiceStatus,
@@ -48,14 +47,9 @@ def email_refusal(document: Invoice | Memo) -> str:
 
 
 def lock_document(document: Invoice | Memo) -> Invoice | Memo:
-    model = type(document)
-    return model.objects.select_for_update().select_related("account").get(pk=document.pk)
-
-
-def kind_of(document: Invoice | Memo) -> str:
-    if isinstance(document, Invoice):
-        return DocumentKind.INVOICE
-    return DocumentKind.CREDIT_MEMO if document.is_credit else DocumentKind.DEBIT_MEMO
+    """The document's row, locked (only it: of=self), with its account and currency."""
+    queryset = type(document).objects.select_related("account", "currency")
+    return queryset.select_for_update(of=("self",)).get(pk=document.pk)
 
 
 def document_link(document: Invoice | Memo) -> dict:
@@ -70,12 +64,11 @@ def email_document(*, document: Invoice | Memo, actor) -> DocumentEmail:
     refusal = email_refusal(document)
     if refusal:
         raise ValidationError(refusal, code="not_emailable")
-    doc = customer_document(document)
     email = DocumentEmail.objects.create(
         kind=kind_of(document),
         number=document.number,
         to_address=document.account.bill_to_email,
-        subject=email_subject(doc),
+        subject=email_subject(document),
         requested_by=actor,
         **document_link(document),
     )
@@ -120,24 +113,12 @@ def queue_bill_run_emails(*, bill_run: BillRun, invoice_ids: list[int], memo_ids
     memos = memos.select_related("account", "currency")
     for document in [*invoices.order_by("pk"), *memos.order_by("pk")]:
         address = document.account.bill_to_email
-        doc = CustomerDocument(
-            kind=kind_of(document),
-            number=document.number,
-            document=document,
-            account=document.account,
-            currency=document.currency,
-            draft=False,
-            posted=True,
-            facts=[],
-            items=[],
-            totals=[],
-        )
         rows.append(
             DocumentEmail(
-                kind=doc.kind,
+                kind=kind_of(document),
                 number=document.number,
                 to_address=address,
-                subject=email_subject(doc, seller),
+                subject=email_subject(document, seller),
                 status=EmailStatus.QUEUED if address else EmailStatus.FAILED,
                 error="" if address else no_email_message(document.account),
                 attempts=0 if address else 1,

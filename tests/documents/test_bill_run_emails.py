@@ -95,3 +95,25 @@ def test_a_user_who_may_not_email_cannot_ask_a_run_to():
     with pytest.raises(ValidationError, match="may not email documents"):
         create_run(user, email_documents=True)
     assert not BillRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_document_without_bill_to_email_is_retried_once_the_account_has_one(
+    accounts, operator, django_capture_on_commit_callbacks
+):
+    from billing.documents.emails import retry_document_email
+
+    _payer, _creditor, silent = accounts
+    run = bill(operator, email_documents=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        post(run, operator)
+    failed = DocumentEmail.objects.get(bill_run=run, status=EmailStatus.FAILED)
+    assert failed.to_address == ""
+    silent.bill_to_email = "ap@silent.example"
+    silent.save()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        retry_document_email(email=failed, actor=operator)
+    failed.refresh_from_db()
+    assert (failed.status, failed.to_address) == (EmailStatus.SENT, "ap@silent.example")
+    assert [m.to for m in mail.outbox] == [["ap@silent.example"]]
