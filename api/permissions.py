@@ -15,6 +15,24 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("schema", "read"): USE_API,
     ("accounts", "list"): p.VIEW_ACCOUNTS,
     ("accounts", "retrieve"): p.VIEW_ACCOUNTS,
+    # Accounts, subscriptions and usage are kept in the Django admin (its model permissions),
+    # which the Billing admin role holds (usage: the Billing operator too, who runs the bills).
+    ("accounts", "create"): p.ADD_ACCOUNT,
+    ("accounts", "partial_update"): p.CHANGE_ACCOUNT,
+    # One account's bill run: the permission of creating a bill run.
+    ("accounts", "billing_documents"): p.MANAGE_BILL_RUNS,
+    ("subscriptions", "list"): p.VIEW_SUBSCRIPTIONS,
+    ("subscriptions", "retrieve"): p.VIEW_SUBSCRIPTIONS,
+    ("subscriptions", "create"): p.ADD_SUBSCRIPTION,
+    ("subscriptions", "partial_update"): p.CHANGE_SUBSCRIPTION,
+    ("usage", "bulk"): p.ADD_USAGE,
+    ("usage", "csv_upload"): p.ADD_USAGE,
+    ("bill_runs", "list"): p.VIEW_BILL_RUNS,
+    ("bill_runs", "retrieve"): p.VIEW_BILL_RUNS,
+    ("bill_runs", "create"): p.MANAGE_BILL_RUNS,
+    ("bill_runs", "post_run"): p.MANAGE_BILL_RUNS,
+    ("bill_runs", "cancel_run"): p.MANAGE_BILL_RUNS,
+    ("bill_runs", "retry"): p.MANAGE_BILL_RUNS,
     ("invoices", "list"): p.VIEW_INVOICES,
     ("invoices", "retrieve"): p.VIEW_INVOICES,
     # The catalog is read on the account and memo-from-charges pages (billing/roles.py VIEW).
@@ -38,6 +56,17 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("memos", "emails"): p.VIEW_MEMOS,
     ("memos", "email"): p.EMAIL_DOCUMENTS,
     ("memos", "retry_email"): p.EMAIL_DOCUMENTS,
+    # The memo page's Edit; a new reason code also needs CHANGE_REASON_CODE (checked in the view,
+    # as the edit form hides the field without it).
+    ("memos", "partial_update"): p.PROCESS_MEMO,
+    ("memos", "recalculate_tax"): p.PROCESS_MEMO,
+    ("memos", "apply"): p.SETTLE_CREDIT_MEMO,
+    ("memos", "unapply"): p.SETTLE_CREDIT_MEMO,
+    ("memos", "refund"): p.SETTLE_CREDIT_MEMO,
+    ("memos", "reverse_memo"): p.REVERSE_CREDIT_MEMO,
+    ("memos", "write_off_memo"): p.REVERSE_CREDIT_MEMO,
+    ("memos", "transfer"): p.CHANGE_TRANSFER,
+    ("memos", "bulk_transfer"): p.CHANGE_TRANSFER,
 }
 
 

@@ -58,3 +58,16 @@ def note_use(token: ApiToken) -> None:
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+def revoke_api_tokens(*, token_ids, actor) -> int:
+    """Revoke any users' tokens (staff, from the Django admin); revoked ones stay as they were.
+    Returns how many were revoked now."""
+    with transaction.atomic():
+        ids = list(
+            ApiToken.objects.select_for_update()
+            .filter(pk__in=list(token_ids), revoked_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        return ApiToken.objects.filter(pk__in=ids).update(revoked_at=timezone.now())

@@ -5,7 +5,14 @@ from rest_framework.routers import SimpleRouter
 
 from api.base import not_found
 from api.docs import DocsView, SchemaView
-from billing.api import AccountViewSet, InvoiceViewSet, ProductViewSet
+from billing.api import (
+    AccountViewSet,
+    BillRunViewSet,
+    InvoiceViewSet,
+    ProductViewSet,
+    SubscriptionViewSet,
+    UsageViewSet,
+)
 from memos.api import MemoViewSet
 
 router = SimpleRouter(trailing_slash=True)
@@ -13,6 +20,9 @@ router.register("accounts", AccountViewSet, basename="account")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("catalog/products", ProductViewSet, basename="product")
 router.register("memos", MemoViewSet, basename="memo")
+router.register("subscriptions", SubscriptionViewSet, basename="subscription")
+router.register("usage", UsageViewSet, basename="usage")
+router.register("bill-runs", BillRunViewSet, basename="bill_run")
 
 app_name = "api"
 urlpatterns = [

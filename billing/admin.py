@@ -16,10 +16,12 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import models
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from billing import period_services, permissions
+from billing import period_services, permissions, services
 from billing.admin_writes import (
+    ServiceRefused,
     ServiceWritesAdmin,
     WordsAdmin,
     refusal_text,
@@ -414,10 +416,36 @@ class AccountAdmin(ReferenceAdmin):
     readonly_on_change = ("currency",)
 
     def save_model(self, request, obj, form, change) -> None:
-        if not change:
-            # The admin's transaction holds the series lock until the account is saved.
-            obj.number = next_number(NumberSeries.Key.ACCOUNT)
-        super().save_model(request, obj, form, change)
+        # The services the API calls too (billing.services): one validation, one numbering.
+        with refusals_as_messages():
+            if change:
+                saved = services.update_account(
+                    account=obj,
+                    actor=request.user,
+                    **{name: getattr(obj, name) for name in services.ACCOUNT_FIELDS},
+                )
+            else:
+                saved = services.create_account(
+                    name=obj.name,
+                    currency=obj.currency_id,
+                    bill_cycle_day=obj.bill_cycle_day,
+                    batch=obj.batch,
+                    bill_to_name=obj.bill_to_name,
+                    bill_to_email=obj.bill_to_email,
+                    bill_to_address=obj.bill_to_address,
+                    actor=request.user,
+                )
+        obj.pk, obj.number, obj.name, obj.created_at = (
+            saved.pk, saved.number, saved.name, saved.created_at
+        )  # fmt: skip
+        obj._state.adding = False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefused as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 @admin.register(Product)

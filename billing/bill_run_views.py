@@ -31,7 +31,7 @@ from billing.http import query_text
 from billing.listing import FilteredListView
 from billing.models import BillRun, BillRunScope, BillRunStatus, EmailStatus, Invoice
 from billing.permissions import PermissionMixin
-from billing.selectors import search_accounts
+from billing.selectors import BILL_RUN_SORTS, bill_run_page, bill_run_rows, search_accounts
 
 # Rows a tab shows; the tab's label carries the full count.
 TAB_ROWS = 50
@@ -52,16 +52,11 @@ class BillRunListView(FilteredListView):
     permission_required = perms.VIEW_BILL_RUNS
     template_name = "billing/bill_run_list.html"
     filterset_class = BillRunFilterSet
-    sort_fields = {
-        "number": "Bill Run Number",
-        "invoice_date": "Invoice Date",
-        "target_date": "Target Date",
-        "created_at": "Created",
-    }
-    default_sort = "-created_at"
+    sort_fields = BILL_RUN_SORTS.fields
+    default_sort = BILL_RUN_SORTS.default
 
     def get_queryset(self):
-        return BillRun.objects.select_related("account")
+        return bill_run_rows()
 
 
 # --- a new run ----------------------------------------------------------------------------------
@@ -136,7 +131,7 @@ class BillRunDetailView(PermissionMixin, DetailView):
     slug_url_kwarg = "number"
 
     def get_queryset(self):
-        return BillRun.objects.select_related("account", "created_by", "retry_of")
+        return bill_run_page()
 
     def partial_name(self) -> str | None:
         htmx = self.request.htmx

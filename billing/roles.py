@@ -30,6 +30,8 @@ OPERATE = [
     p.SETTLE_CREDIT_MEMO,
     p.MANAGE_BILL_RUNS,
     p.EMAIL_DOCUMENTS,
+    # Usage fed from other systems (the API): what the operator's bill runs bill.
+    p.ADD_USAGE,
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -44,6 +46,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         p.CHANGE_TRANSFER,
         p.OVERRIDE_TRANSFER,
         p.CONFIGURE_BILLING,
+        # Accounts and subscriptions, kept in the Django admin and fed by the API.
+        p.ADD_ACCOUNT,
+        p.CHANGE_ACCOUNT,
+        p.ADD_SUBSCRIPTION,
+        p.CHANGE_SUBSCRIPTION,
     ],
 }
 # Nobody's role has p.DELETE_MEMO: deleting a canceled memo is granted to a person, on purpose.

@@ -12,18 +12,23 @@ from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from billing import tax
+from billing.bulk import insert_rows
 from billing.busy import retry_when_busy
 from billing.models import (
     Account,
     AccountingPeriod,
     BillRun,
     Charge,
+    ChargePrice,
+    ChargeType,
     Invoice,
     InvoiceItem,
     InvoiceStatus,
     NumberSeries,
+    Subscription,
     SubscriptionCharge,
     TaxMode,
+    UsageRecord,
 )
 from billing.money import ZERO, round_money, validate_money
 from billing.numbering import next_number
@@ -171,3 +176,287 @@ def cancel_invoice(*, invoice: Invoice) -> Invoice:
     locked.save(update_fields=["status"])
     release_billed_periods(BilledPeriod.objects.filter(invoice_items__invoice=locked))
     return locked
+
+
+# --- accounts ---------------------------------------------------------------------------------
+ACCOUNT_FIELDS = (
+    "name",
+    "bill_cycle_day",
+    "batch",
+    # The bill-to contact (DOMAIN.md 7): who documents are addressed and emailed to.
+    "bill_to_name",
+    "bill_to_email",
+    "bill_to_address",
+)
+
+
+def _check_account(account: Account) -> None:
+    """The admin's validation (the model's fields, validators and constraints), with the
+    messages keyed by field."""
+    account.name = (account.name or "").strip()
+    if not account.name:
+        raise ValidationError({"name": "Name the account."})
+    account.full_clean(exclude=["number"], validate_unique=False)
+
+
+@retry_when_busy
+@transaction.atomic
+def create_account(
+    *,
+    name: str,
+    currency,
+    bill_cycle_day: int,
+    batch: str = "Batch1",
+    bill_to_name: str = "",
+    bill_to_email: str = "",
+    bill_to_address: str = "",
+    actor=None,
+) -> Account:
+    """A new Active account, numbered from the account series (as the admin numbers one)."""
+    account = Account(name=name, currency_id=getattr(currency, "pk", currency),
+                      bill_cycle_day=bill_cycle_day, batch=batch, bill_to_name=bill_to_name,
+                      bill_to_email=bill_to_email, bill_to_address=bill_to_address)  # fmt: skip
+    _check_account(account)
+    account.number = next_number(NumberSeries.Key.ACCOUNT)
+    account.save()
+    return account
+
+
+@retry_when_busy
+@transaction.atomic
+def update_account(*, account: Account, actor=None, **changes) -> Account:
+    """Change an account's name, bill cycle day, batch or bill-to contact; None leaves a field as
+    it is. The currency is fixed once the account exists (its documents are in it), as in the
+    admin."""
+    unknown = set(changes) - set(ACCOUNT_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This cannot be changed." for name in sorted(unknown)})
+    locked = Account.objects.select_for_update().get(pk=account.pk)
+    for name, value in changes.items():
+        if value is not None:
+            setattr(locked, name, value)
+    _check_account(locked)
+    locked.save(update_fields=list(ACCOUNT_FIELDS))
+    return locked
+
+
+# --- subscriptions --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SubscribedCharge:
+    """A charge to subscribe to: its price (default: the list price in the account's currency),
+    quantity and dates (default: the subscription's)."""
+
+    charge: Charge
+    price: Decimal | None = None
+    quantity: Decimal = Decimal(1)
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    key: str = ""
+
+
+def _check_subscription_charge(row: SubscriptionCharge, errors: dict, key: str) -> None:
+    if row.quantity is not None and row.quantity < 0:
+        errors.setdefault(f"{key}.quantity", []).append("A quantity cannot be negative.")
+    if row.end_date is not None and row.end_date < row.start_date:
+        errors.setdefault(f"{key}.end_date", []).append(
+            f"The end date cannot be before the start date {row.start_date:%Y-%m-%d}."
+        )
+    if row.charged_through_date and row.end_date and row.end_date < row.charged_through_date:
+        last = row.charged_through_date - dt.timedelta(days=1)
+        errors.setdefault(f"{key}.end_date", []).append(
+            f"The charge is billed through {last:%Y-%m-%d}: it cannot end before that."
+        )
+
+
+@retry_when_busy
+@transaction.atomic
+def create_subscription(
+    *,
+    account: Account,
+    start_date: dt.date,
+    charges: list[SubscribedCharge],
+    end_date: dt.date | None = None,
+    actor=None,
+) -> Subscription:
+    """A new Active subscription of `account` to `charges` (errors keyed `charges.<n>.<field>`)."""
+    errors: dict[str, list[str]] = {}
+    if not charges:
+        errors["charges"] = ["Subscribe to at least one charge."]
+    if end_date is not None and end_date < start_date:
+        errors["end_date"] = [
+            f"The end date cannot be before the start date {start_date:%Y-%m-%d}."
+        ]
+    prices = dict(
+        ChargePrice.objects.filter(
+            charge__in=[c.charge for c in charges], currency_id=account.currency_id
+        ).values_list("charge_id", "list_price")
+    )
+    rows = []
+    for index, line in enumerate(charges):
+        key = line.key or f"charges.{index}"
+        if not line.charge.active:
+            errors.setdefault(f"{key}.charge", []).append(f"{line.charge.name} is not active.")
+        price = line.price if line.price is not None else prices.get(line.charge.pk)
+        if price is None:
+            errors.setdefault(f"{key}.price", []).append(
+                f"{line.charge.name} has no list price in {account.currency_id}: give a price."
+            )
+        row = SubscriptionCharge(
+            charge=line.charge,
+            price=price,
+            quantity=line.quantity if line.quantity is not None else Decimal(1),
+            start_date=line.start_date or start_date,
+            end_date=line.end_date or end_date,
+        )
+        if row.start_date < start_date:
+            errors.setdefault(f"{key}.start_date", []).append(
+                f"A charge cannot start before its subscription ({start_date:%Y-%m-%d})."
+            )
+        if end_date is not None and row.end_date and row.end_date > end_date:
+            errors.setdefault(f"{key}.end_date", []).append(
+                f"A charge cannot end after its subscription ({end_date:%Y-%m-%d})."
+            )
+        _check_subscription_charge(row, errors, key)
+        rows.append(row)
+    if errors:
+        raise ValidationError(errors)
+    subscription = Subscription.objects.create(
+        number=next_number(NumberSeries.Key.SUBSCRIPTION),
+        account=account,
+        start_date=start_date,
+        end_date=end_date,
+    )
+    for row in rows:
+        row.subscription = subscription
+    SubscriptionCharge.objects.bulk_create(rows)
+    return subscription
+
+
+@dataclass(frozen=True)
+class ChargeChange:
+    """New price, quantity or end date of one of a subscription's charges (None: unchanged)."""
+
+    subscription_charge_id: int
+    price: Decimal | None = None
+    quantity: Decimal | None = None
+    end_date: dt.date | None = None
+    key: str = ""
+
+
+@retry_when_busy
+@transaction.atomic
+def update_subscription(
+    *,
+    subscription: Subscription,
+    actor=None,
+    end_date: dt.date | None = None,
+    charges: list[ChargeChange] = (),
+) -> Subscription:
+    """Change a subscription's end date and its charges' price, quantity and end date. What is
+    already billed stays billed: an end date cannot fall inside a billed period. A new price or
+    quantity applies to what is billed from now on."""
+    locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    rows = {
+        row.pk: row
+        for row in SubscriptionCharge.objects.select_for_update()
+        .filter(subscription=locked)
+        .order_by("pk")
+    }
+    errors: dict[str, list[str]] = {}
+    if end_date is not None:
+        if end_date < locked.start_date:
+            errors["end_date"] = [
+                f"The end date cannot be before the start date {locked.start_date:%Y-%m-%d}."
+            ]
+        locked.end_date = end_date
+    changed = {}
+    for index, change in enumerate(charges):
+        key = change.key or f"charges.{index}"
+        row = rows.get(change.subscription_charge_id)
+        if row is None:
+            errors.setdefault(f"{key}.id", []).append(
+                f"{locked.number} has no charge {change.subscription_charge_id}."
+            )
+            continue
+        for name in ("price", "quantity", "end_date"):
+            value = getattr(change, name)
+            if value is not None:
+                setattr(row, name, value)
+        _check_subscription_charge(row, errors, key)
+        changed[row.pk] = row
+    if end_date is not None:
+        for index, row in enumerate(rows.values()):
+            if row.end_date is None or row.end_date > end_date:
+                row.end_date = end_date
+                _check_subscription_charge(row, errors, f"charges.{index}")
+                changed[row.pk] = row
+    if errors:
+        raise ValidationError(errors)
+    if end_date is not None:
+        locked.save(update_fields=["end_date"])
+    if changed:
+        SubscriptionCharge.objects.bulk_update(
+            list(changed.values()), ["price", "quantity", "end_date"]
+        )
+    return locked
+
+
+# --- usage ------------------------------------------------------------------------------------
+USAGE_BATCH_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    subscription_charge_id: int
+    usage_date: dt.date
+    quantity: Decimal
+    unit_of_measure: str = ""
+
+
+@retry_when_busy
+@transaction.atomic
+def record_usage(*, rows: list[UsageRow], actor=None, key: str = "rows") -> int:
+    """Record usage rows, all or nothing (errors keyed `<key>.<n>.<field>`): each names a usage
+    charge of a subscription, a day inside the charge's dates, a quantity above zero. One
+    query reads the charges, one statement (COPY on PostgreSQL) writes the rows, however many."""
+    if not rows:
+        raise ValidationError({key: ["Send at least one usage row."]})
+    if len(rows) > USAGE_BATCH_LIMIT:
+        raise ValidationError({key: [f"At most {USAGE_BATCH_LIMIT:,} rows at once."]})
+    charges = SubscriptionCharge.objects.select_related("charge").in_bulk(
+        {row.subscription_charge_id for row in rows}
+    )
+    errors: dict[str, list[str]] = {}
+    values = []
+    for index, row in enumerate(rows):
+        at = f"{key}.{index}"
+        charge = charges.get(row.subscription_charge_id)
+        if charge is None:
+            errors[f"{at}.subscription_charge"] = [
+                f"No subscription charge {row.subscription_charge_id}."
+            ]
+            continue
+        if charge.charge.charge_type != ChargeType.USAGE:
+            errors[f"{at}.subscription_charge"] = [f"{charge.charge.name} is not a usage charge."]
+            continue
+        if row.usage_date < charge.start_date or (
+            charge.end_date and row.usage_date > charge.end_date
+        ):
+            errors[f"{at}.usage_date"] = [
+                f"{row.usage_date:%Y-%m-%d} is outside the charge's dates "
+                f"({charge.start_date:%Y-%m-%d} to "
+                f"{charge.end_date.isoformat() if charge.end_date else 'open'})."
+            ]
+        if row.quantity is None or row.quantity <= 0:
+            errors[f"{at}.quantity"] = ["A usage quantity is greater than zero."]
+        unit = row.unit_of_measure or charge.charge.unit_of_measure
+        if len(unit) > 32:
+            errors[f"{at}.unit_of_measure"] = ["At most 32 characters."]
+        values.append((row.subscription_charge_id, row.usage_date, row.quantity, unit))
+    if errors:
+        raise ValidationError(errors)
+    return insert_rows(
+        UsageRecord,
+        ["subscription_charge_id", "usage_date", "quantity", "unit_of_measure"],
+        values,
+    )

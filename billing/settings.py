@@ -11,6 +11,9 @@ Environment (the README's "Configuration" table says more):
     TAX_ENGINE_USERNAME / TAX_ENGINE_PASSWORD   credentials of the third-party tax engine.
     API_THROTTLE_RATE       requests per API token, e.g. "600/minute" (empty: no limit).
     API_IDEMPOTENCY_HOURS   how long an API Idempotency-Key is kept (at least 24).
+    CACHE_URL               redis://host:6379/0 for a cache shared by every process (the API's
+                            per-token rate is then exact across processes); default: each
+                            process its own memory.
 """
 
 import datetime as dt
@@ -350,4 +353,20 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "600/minute")
+# The cache the per-token request counts live in (api/throttling.py).
+API_THROTTLE_CACHE = "default"
 API_IDEMPOTENCY_HOURS = max(24, int(os.environ.get("API_IDEMPOTENCY_HOURS", "24")))
+
+# The cache: Redis (or Valkey) when CACHE_URL names one, shared by every process and machine;
+# otherwise each process's own memory, which needs nothing more but counts per process.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "memodesk",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

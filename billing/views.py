@@ -8,20 +8,17 @@ from django.utils import timezone
 from django.views.generic import DetailView, TemplateView
 
 from billing import permissions as perms
+from billing import selectors
 from billing.document_views import document_emails, email_action
 from billing.filters import AccountFilterSet, InvoiceFilterSet
 from billing.listing import FilteredListView
 from billing.models import (
     RUNNING_STATUSES,
-    Account,
     BillRun,
-    Invoice,
-    InvoiceItem,
     InvoiceStatus,
     SubscriptionCharge,
 )
 from billing.permissions import LOGIN_ONLY, PermissionMixin
-from billing.selectors import accounts_with_balance
 
 RECENT_ROWS = 20
 
@@ -50,11 +47,11 @@ class AccountListView(FilteredListView):
     permission_required = perms.VIEW_ACCOUNTS
     template_name = "billing/account_list.html"
     filterset_class = AccountFilterSet
-    sort_fields = {"number": "Account Number", "name": "Name", "bill_cycle_day": "Bill Cycle Day"}
-    default_sort = "number"
+    sort_fields = selectors.ACCOUNT_SORTS.fields
+    default_sort = selectors.ACCOUNT_SORTS.default
 
     def get_queryset(self):
-        return accounts_with_balance(Account.objects.select_related("currency"))
+        return selectors.account_rows()
 
 
 class AccountDetailView(PermissionMixin, DetailView):
@@ -63,10 +60,7 @@ class AccountDetailView(PermissionMixin, DetailView):
     context_object_name = "account"
 
     def get_object(self, queryset=None):
-        return get_object_or_404(
-            accounts_with_balance(Account.objects.select_related("currency")),
-            number=self.kwargs["number"],
-        )
+        return get_object_or_404(selectors.account_rows(), number=self.kwargs["number"])
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -107,19 +101,12 @@ class InvoiceListView(FilteredListView):
     permission_required = perms.VIEW_INVOICES
     template_name = "billing/invoice_list.html"
     filterset_class = InvoiceFilterSet
-    sort_fields = {
-        "number": "Invoice Number",
-        "invoice_date": "Invoice Date",
-        "due_date": "Due Date",
-        "amount": "Amount",
-        "balance": "Balance",
-    }
-    # As on the memo list: amounts of different currencies never interleave.
-    sort_columns = {"amount": ("currency", "amount"), "balance": ("currency", "balance")}
-    default_sort = "-invoice_date"
+    sort_fields = selectors.INVOICE_SORTS.fields
+    sort_columns = selectors.INVOICE_SORTS.columns
+    default_sort = selectors.INVOICE_SORTS.default
 
     def get_queryset(self):
-        return Invoice.objects.select_related("account", "currency")
+        return selectors.invoice_rows()
 
 
 class InvoiceDetailView(PermissionMixin, DetailView):
@@ -130,29 +117,9 @@ class InvoiceDetailView(PermissionMixin, DetailView):
     slug_url_kwarg = "number"
 
     def get_queryset(self):
-        queryset = Invoice.objects.select_related(
-            "account", "currency", "bill_run"
-        ).prefetch_related(
-            Prefetch(
-                "items",
-                queryset=InvoiceItem.objects.select_related("tax_code").order_by(
-                    "sort_order", "id"
-                ),
-            )
+        return selectors.invoice_with_items(
+            with_applications=self.request.user.has_perm(perms.VIEW_MEMOS)
         )
-        if self.request.user.has_perm(perms.VIEW_MEMOS):
-            from memos.models import MemoApplication
-
-            # The credit applied to (and unapplied from) this invoice, in one query however many.
-            queryset = queryset.prefetch_related(
-                Prefetch(
-                    "applications",
-                    queryset=MemoApplication.objects.select_related(
-                        "credit_memo", "created_by"
-                    ).order_by("created_at", "id"),
-                )
-            )
-        return queryset
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

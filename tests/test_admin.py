@@ -406,3 +406,24 @@ def test_reason_codes_stop_at_the_limit(admin_client):
         ReasonCode(code_type=ReasonCodeType.CREDIT_MEMO, name=f"Bulk {n}") for n in range(missing)
     )
     assert admin_client.get(url).status_code == 403
+
+
+@pytest.mark.django_db
+def test_changing_an_account_goes_through_the_service(admin_client, monkeypatch):
+    from billing import services
+
+    calls = []
+    real = services.update_account
+    monkeypatch.setattr(
+        services, "update_account", lambda **kw: calls.append(kw["account"].pk) or real(**kw)
+    )
+    account = bf.AccountFactory(name="Before Ltd", currency=bf.currency("USD"))
+    response = admin_client.post(
+        admin_url(Account, "change", account.pk),
+        {"name": "  After Ltd  ", "bill_cycle_day": "9", "batch": "Batch3", "_save": "Save"},
+    )
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.name, account.bill_cycle_day, account.batch) == ("After Ltd", 9, "Batch3")
+    assert account.currency_id == "USD"
+    assert calls == [account.pk]

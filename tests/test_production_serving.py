@@ -140,9 +140,15 @@ def test_login_page_and_its_css_and_js_are_served_with_debug_off(production_serv
     html = login.read().decode()
     links = static_links(html)
     # Bootstrap's CSS and JS, htmx and our own files, each by its hashed manifest name.
-    for name in ("bootstrap.min.css", "memodesk.css", "htmx-2.min.js", "memodesk.js"):
+    for name in (
+        "favicon.svg",
+        "bootstrap.min.css",
+        "memodesk.css",
+        "htmx-2.min.js",
+        "memodesk.js",
+    ):
         assert any(name.split(".")[0] in link for link in links), (name, links)
-    assert all(re.search(r"\.[0-9a-f]{12}\.(css|js)$", link) for link in links), links
+    assert all(re.search(r"\.[0-9a-f]{12}\.(css|js|svg)$", link) for link in links), links
     for link in links:
         asset = browser.get(link)
         assert asset.status == 200, link

@@ -317,6 +317,10 @@ MATRIX = [
     ([p.CONFIGURE_BILLING], {ADMIN}),
     ([p.USE_API], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
     ([p.EMAIL_DOCUMENTS], {OPERATOR, ADMIN}),
+    # What other systems feed through the API (accounts and subscriptions: the Django admin's).
+    ([p.VIEW_SUBSCRIPTIONS], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
+    ([p.ADD_ACCOUNT, p.CHANGE_ACCOUNT, p.ADD_SUBSCRIPTION, p.CHANGE_SUBSCRIPTION], {ADMIN}),
+    ([p.ADD_USAGE], {OPERATOR, ADMIN}),
 ]
 
 

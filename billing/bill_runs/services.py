@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from billing import permissions as perms
 from billing import tasks
-from billing.bill_runs.documents import has_posted_documents, lock_run
+from billing.bill_runs import runner
+from billing.bill_runs.documents import has_posted_documents, lock_run, post_documents
 from billing.bill_runs.ledger import check_nothing_billed_later
 from billing.busy import retry_when_busy
 from billing.models import (
@@ -56,8 +57,10 @@ def create_bill_run(
     email_documents: bool = False,
     name: str = "",
     retry_of: BillRun | None = None,
+    background: bool = True,
 ) -> BillRun:
-    """A Pending run, started in the background. `email_documents`: when the run posts its
+    """A Pending run, started in the background (unless `background` is False: the caller runs
+    it, as generate_billing_documents does). `email_documents`: when the run posts its
     documents, each is emailed to its account's bill-to email (DOMAIN.md 7)."""
     errors = {}
     if email_documents and actor is not None and not actor.has_perm(perms.EMAIL_DOCUMENTS):
@@ -102,8 +105,48 @@ def create_bill_run(
         generation_rule=BillingSettings.load().generation_rule,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    tasks.enqueue_on_commit(tasks.start_bill_run, run.pk)
-    tasks.watch(run.pk)
+    if background:
+        tasks.enqueue_on_commit(tasks.start_bill_run, run.pk)
+        tasks.watch(run.pk)
+    return run
+
+
+def generate_billing_documents(
+    *,
+    account: Account,
+    target_date: dt.date,
+    actor,
+    invoice_date: dt.date | None = None,
+    include_one_time: bool = True,
+    include_recurring: bool = True,
+    include_usage: bool = True,
+    auto_post: bool = False,
+) -> BillRun:
+    """ "Generate billing documents for one account": a single-account run executed here and now,
+    not in the background (the account's work is one chunk), by the same engine as every run:
+    the documents it makes are the run's, and it can be posted or canceled as any run. With
+    `auto_post` its documents are posted before this returns (or the run says why not)."""
+    run = create_bill_run(
+        actor=actor,
+        invoice_date=invoice_date or timezone.localdate(),
+        target_date=target_date,
+        scope=BillRunScope.ACCOUNT,
+        account=account,
+        include_one_time=include_one_time,
+        include_recurring=include_recurring,
+        include_usage=include_usage,
+        auto_post=auto_post,
+        background=False,
+    )
+    runner.plan_chunks(run.pk)
+    runner.work(run.pk)
+    run.refresh_from_db()
+    if auto_post and run.status == BillRunStatus.COMPLETED:
+        with transaction.atomic():
+            locked = lock_run(run)
+            locked.status = BillRunStatus.POST_IN_PROGRESS
+            locked.save(update_fields=["status"])
+        run = post_documents(bill_run=run, actor=actor)
     return run
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import copy
 import uuid
+from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
 
+from billing.models import TaxMode
 from memos.models import IDEMPOTENCY_KEY_LENGTH, MemoType, ReasonCode
 from memos.services.common import REASON_CODE_TYPE
 
@@ -121,3 +123,13 @@ class MoneyInput(forms.TextInput):
                 **(attrs or {}),
             }
         )
+
+
+def tax_mode(data: dict, auto_tax: bool) -> str:
+    """Tax-Included only counts with tax auto-calculation on (the checkbox is hidden otherwise)."""
+    return TaxMode.INCLUSIVE if auto_tax and data.get("tax_included") else TaxMode.EXCLUSIVE
+
+
+def typed_tax(data: dict, auto_tax: bool) -> Decimal | None:
+    """A typed tax only counts with tax auto-calculation off (the field is hidden otherwise)."""
+    return None if auto_tax else data.get("tax_amount")

@@ -786,11 +786,19 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
             locked.tax_status, locked.tax_message = TaxStatus.NONE, ""
         day = locked.invoice.invoice_date if locked.invoice_id else locked.memo_date
         rates = tax.RateBook(day)
+        # As the create priced them: the whole rest of an invoice item takes the rest of its
+        # tax (a draft takes nothing yet, so what is left excludes this memo).
+        available = (
+            available_on(locked.invoice)
+            if locked.invoice_id and locked.memo_type == MemoType.CREDIT
+            else {}
+        )
         for item in items:
             typed = item.amount if item.tax_mode == TaxMode.INCLUSIVE else item.amount_excl_tax
             # A line mirroring a negative invoice item is priced on its size, and negated.
             priced = price_invoice_item_line(
                 item_amount=typed,
+                available=available.get(item.invoice_item_id),
                 amount=typed,
                 currency=locked.currency,
                 tax_code=item.tax_code,

@@ -16,7 +16,7 @@ from django.shortcuts import redirect
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing import permissions as perms
-from billing.models import Account, TaxMode
+from billing.models import Account
 from billing.money import ZERO, minor_unit
 from memos import services
 from memos.forms import AccountChoiceForm, MemoHeaderForm
@@ -76,16 +76,6 @@ def auto_tax_from(header: MemoHeaderForm) -> bool:
     if not header.is_bound:
         return header.fields["tax_auto_calculation"].initial
     return header.data.get("tax_auto_calculation") in ("on", "true", "1")
-
-
-def tax_mode(data: dict, auto_tax: bool) -> str:
-    """Tax-Included only counts with tax auto-calculation on (the checkbox is hidden otherwise)."""
-    return TaxMode.INCLUSIVE if auto_tax and data.get("tax_included") else TaxMode.EXCLUSIVE
-
-
-def typed_tax(data: dict, auto_tax: bool) -> Decimal | None:
-    """A typed tax only counts with tax auto-calculation off (the field is hidden otherwise)."""
-    return None if auto_tax else data.get("tax_amount")
 
 
 def memo_type_from(request) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from django.views.generic import DetailView
 
 from billing import permissions as perms
@@ -10,12 +9,9 @@ from billing.document_views import document_emails, email_action
 from billing.permissions import PermissionMixin
 from memos.models import (
     Memo,
-    MemoApplication,
-    MemoEvent,
-    MemoItem,
     MemoStatus,
-    Refund,
 )
+from memos.selectors import memo_page
 from memos.services.lifecycle import unpost_refusal
 
 
@@ -27,35 +23,7 @@ class MemoDetailView(PermissionMixin, DetailView):
     slug_url_kwarg = "number"
 
     def get_queryset(self):
-        return Memo.objects.select_related(
-            "account", "currency", "invoice", "bill_run", "reason_code", "created_by"
-        ).prefetch_related(
-            Prefetch(
-                "items",
-                queryset=MemoItem.objects.select_related("tax_code").order_by("sort_order", "id"),
-            ),
-            Prefetch(
-                "applications",
-                queryset=MemoApplication.objects.select_related(
-                    "invoice", "debit_memo", "created_by"
-                ).order_by("created_at", "id"),
-            ),
-            Prefetch(
-                "credit_applications",
-                queryset=MemoApplication.objects.select_related(
-                    "credit_memo", "created_by"
-                ).order_by("created_at", "id"),
-            ),
-            Prefetch(
-                "refunds",
-                queryset=Refund.objects.select_related("reason_code", "created_by").order_by(
-                    "created_at", "id"
-                ),
-            ),
-            Prefetch(
-                "events", queryset=MemoEvent.objects.select_related("actor").order_by("at", "id")
-            ),
-        )
+        return memo_page()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

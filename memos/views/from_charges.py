@@ -30,6 +30,7 @@ from billing.permissions import PermissionMixin
 from billing.selectors import search_accounts
 from memos import services
 from memos.forms import AccountChoiceForm, ChargeGrid, ChargeRowForm, MemoHeaderForm
+from memos.forms.common import tax_mode, typed_tax
 from memos.models import MemoType
 from memos.services.creation import charge_amount
 from memos.services.pricing import charge_quantity, default_service_period, list_prices
@@ -41,9 +42,7 @@ from memos.views.creation import (
     memo_type_from,
     respond_created,
     spread_errors,
-    tax_mode,
     totals,
-    typed_tax,
     wants_post,
     without,
 )

@@ -18,6 +18,7 @@ from billing.money import round_money
 from billing.permissions import PermissionMixin
 from memos import services
 from memos.forms import InvoiceRowForm, MemoHeaderForm
+from memos.forms.common import tax_mode, typed_tax
 from memos.models import MemoType
 from memos.services.availability import (
     Available,
@@ -33,9 +34,7 @@ from memos.views.creation import (
     respond_created,
     spread_errors,
     step_for,
-    tax_mode,
     totals,
-    typed_tax,
     wants_post,
     without,
 )

@@ -10,28 +10,22 @@ from billing import permissions as perms
 from billing.listing import FilteredListView
 from memos.filters import MemoFilterSet
 from memos.models import (
-    Memo,
     MemoStatus,
     TransferStatus,
 )
+from memos.selectors import MEMO_SORTS, memo_rows
 
 
 class MemoListView(FilteredListView):
     permission_required = perms.VIEW_MEMOS
     template_name = "memos/memo_list.html"
     filterset_class = MemoFilterSet
-    sort_fields = {"number": "Number", "memo_date": "Memo Date", "amount": "Amount"}
-    # Amounts in different currencies are not comparable: the amount sort groups by currency
-    # (an index on (currency, amount, id) serves it).
-    sort_columns = {"amount": ("currency", "amount")}
-    default_sort = "-memo_date"
+    sort_fields = MEMO_SORTS.fields
+    sort_columns = MEMO_SORTS.columns
+    default_sort = MEMO_SORTS.default
 
     def get_queryset(self):
-        # Everything a row shows (and the export writes) comes in the same query, so a page costs
-        # the same for 1 row and 50.
-        return Memo.objects.select_related(
-            "account", "currency", "reason_code", "invoice", "bill_run"
-        )
+        return memo_rows()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -116,3 +116,40 @@ def test_accounts_show_the_bill_to_contact(operator):
     assert body["bill_to_name"] == "Accounts Payable"
     assert body["bill_to_email"] == "ap-usd@example.com"
     assert body["bill_to_address"] == "1 Harbour Street\nPort Town 4001"
+
+
+@pytest.mark.django_db
+def test_the_admin_sets_the_bill_to_contact_through_the_api(billing_admin):
+    client = token_client(billing_admin)
+    created = client.post(
+        "/api/v1/accounts/",
+        {
+            "name": "Initech",
+            "currency": "USD",
+            "bill_cycle_day": 1,
+            "bill_to_email": "ap@initech.example",
+            "bill_to_address": "1 Initech Way",
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    number = created.json()["number"]
+    assert created.json()["bill_to_email"] == "ap@initech.example"
+    changed = client.patch(
+        f"/api/v1/accounts/{number}/", {"bill_to_name": "Initech AP"}, format="json"
+    )
+    assert changed.status_code == 200
+    assert changed.json()["bill_to_name"] == "Initech AP"
+    assert changed.json()["bill_to_email"] == "ap@initech.example"  # left as it was
+    refused = client.patch(
+        f"/api/v1/accounts/{number}/", {"bill_to_email": "not an address"}, format="json"
+    )
+    assert refused.status_code == 400 and "bill_to_email" in refused.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_a_bill_run_asked_to_email_its_documents(operator, reviewer):
+    body = {"invoice_date": "2026-11-01", "target_date": "2026-11-01", "email_documents": True}
+    created = token_client(operator).post("/api/v1/bill-runs/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["email_documents"] is True

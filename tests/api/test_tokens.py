@@ -113,3 +113,29 @@ def test_the_navigation_links_the_tokens_page_and_the_docs(client, viewer, no_ro
     client.force_login(no_role_user)
     home = client.get("/").text
     assert TOKENS not in home and "/api/v1/docs/" not in home
+
+
+# --- the Django admin -----------------------------------------------------------------------------
+
+
+def test_the_admin_lists_tokens_never_their_secret_and_revokes_them(client, superuser, operator):
+    api = token_client(operator)
+    token = ApiToken.objects.get(user=operator)
+    client.force_login(superuser)
+    listing = client.get("/admin/api/apitoken/?q=" + operator.username)
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert token.prefix in html and api.secret not in html
+    page = client.get(f"/admin/api/apitoken/{token.pk}/change/").content.decode()
+    assert token.digest in page and api.secret not in page
+    assert 'name="digest"' not in page  # read-only, not an input
+    assert client.get("/admin/api/apitoken/add/").status_code == 403
+    response = client.post(
+        "/admin/api/apitoken/",
+        {"action": "revoke_selected", "_selected_action": [token.pk]},
+        follow=True,
+    )
+    assert "1 token revoked" in response.content.decode()
+    token.refresh_from_db()
+    assert token.revoked
+    assert api.get("/api/v1/memos/").status_code == 401

@@ -418,12 +418,13 @@ def test_recalculate_by_the_built_in_engine_after_switching_engines(tax_engine, 
     Status would otherwise stay Error with no way to clear it)."""
     tax_engine.mode = "error"
     invoice = invoice_taxed_at("25", "100")
-    memo = from_invoice(invoice, actor=operator)
+    # Part of the item: the whole rest would take the rest of the item's tax, whatever the rate.
+    memo = from_invoice(invoice, [row(items_of(invoice)[0], "40")], actor=operator)
     assert memo.tax_status == TaxStatus.ERROR
     use_built_in_engine()
     recalculate_tax(memo=memo, actor=operator)
     memo.refresh_from_db()
-    assert (memo.tax_amount, memo.amount) == (D("25.00"), D("125.00"))
+    assert (memo.tax_amount, memo.amount) == (D("10.00"), D("50.00"))
     assert memo.taxed_by_third_party is False
     assert (memo.tax_status, memo.tax_message) == (TaxStatus.NONE, "")
 
@@ -431,14 +432,15 @@ def test_recalculate_by_the_built_in_engine_after_switching_engines(tax_engine, 
 def test_switching_to_the_built_in_engine_voids_the_engines_committed_tax(
     tax_engine, operator, django_capture_on_commit_callbacks
 ):
-    memo = from_invoice(invoice_taxed_at("25", "100"), actor=operator)
+    invoice = invoice_taxed_at("25", "100")
+    memo = from_invoice(invoice, [row(items_of(invoice)[0], "40")], actor=operator)
     assert memo.tax_status == TaxStatus.COMPLETE
     use_built_in_engine()
     with django_capture_on_commit_callbacks(execute=True):
         recalculate_tax(memo=memo, actor=operator)
     memo.refresh_from_db()
     assert (memo.tax_amount, memo.taxed_by_third_party, memo.tax_status) == (
-        D("25.00"),
+        D("10.00"),
         False,
         TaxStatus.NONE,
     )

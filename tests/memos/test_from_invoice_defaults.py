@@ -15,6 +15,7 @@ from django.urls import reverse
 from billing.factories import ChargeFactory, TaxCodeFactory, TaxRateFactory, UserFactory
 from billing.services import InvoiceLine, create_invoice
 from memos.models import Memo, MemoItem, MemoStatus
+from memos.services.creation import recalculate_tax
 from memos.services.lifecycle import post_memo
 from memos.services.settlement import ApplicationTarget, apply_credit_memo
 from tests.memos.creation_helpers import (
@@ -253,6 +254,22 @@ def test_the_whole_rest_of_an_item_takes_the_rest_of_its_tax(operator_client):
     post_memo(memo=second, actor=None)
     # Less than the rest is taxed as usual.
     assert "Nothing left to credit" in operator_client.get(page_url(invoice)).content.decode()
+
+
+def test_recalculating_the_tax_keeps_the_rest_of_an_items_tax():
+    """Recalculate tax on a draft for the whole rest of an item gives what the create gave
+    (2.92, the rest of the tax), not 5.85% of 50.00 again (2.93), which posting would refuse."""
+    invoice = invoice_taxed_at("5.85")
+    (item,) = items_of(invoice)
+    post_memo(memo=from_invoice(invoice, [row(item, "50")]), actor=None)
+    second = from_invoice(invoice, [row(item, "50")])
+    assert second.tax_amount == D("2.92")
+
+    second = recalculate_tax(memo=second, actor=None)
+    assert (second.amount_excl_tax, second.tax_amount) == (D("50.00"), D("2.92"))
+    post_memo(memo=second, actor=None)
+    second.refresh_from_db()
+    assert second.status == MemoStatus.POSTED
 
 
 # --- Fix 3: amounts in the currency's places ----------------------------------------------------

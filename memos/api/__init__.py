@@ -1,0 +1,5 @@
+"""The memos resource of the REST API (DESIGN.md Layout: beside the app's views)."""
+
+from memos.api.views import MemoViewSet
+
+__all__ = ["MemoViewSet"]
