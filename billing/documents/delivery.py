@@ -8,6 +8,7 @@ another worker recorded the outcome, changes nothing.
 from __future__ import annotations
 
 import logging
+import smtplib
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -80,9 +81,27 @@ def deliver_document_email(*, email_id: int) -> str:
         build_message(email).send(fail_silently=False)
     except Exception as exc:  # any failure (SMTP, network, rendering) is the email's outcome
         logger.warning("Emailing %s to %s failed: %s", email.number, email.to_address, exc)
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return record_outcome(email_id=email_id, sent=False, error=reason)
+        return record_outcome(email_id=email_id, sent=False, error=failure_reason(exc))
     return record_outcome(email_id=email_id, sent=True)
+
+
+def text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def failure_reason(exc: Exception) -> str:
+    """Why a send failed, in words an operator can act on (the mail server's own answer)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(
+            f"{address}: {code} {text(message)}"
+            for address, (code, message) in exc.recipients.items()
+        )
+        return f"The mail server refused the address ({refused})."
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"The mail server answered {exc.smtp_code} {text(exc.smtp_error)}."
+    if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
+        return f"The mail server could not be reached ({type(exc).__name__}: {exc})."
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 @retry_when_busy

@@ -4,6 +4,8 @@ can be retried, and nothing is queued when the rules refuse."""
 
 from __future__ import annotations
 
+import smtplib
+
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
@@ -194,3 +196,23 @@ def test_retry_button_on_a_failed_email(
         client.post(reverse("memos:memo_email_retry", args=[other.number, email.pk])).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (
+            smtplib.SMTPRecipientsRefused({"a@x.example": (550, b"no such user")}),
+            "The mail server refused the address (a@x.example: 550 no such user).",
+        ),
+        (
+            smtplib.SMTPDataError(554, b"message rejected"),
+            "The mail server answered 554 message rejected.",
+        ),
+        (ConnectionRefusedError(111, "Connection refused"), "could not be reached"),
+    ],
+)
+def test_failures_read_as_the_mail_servers_answer(exc, words):
+    from billing.documents.delivery import failure_reason
+
+    assert words in failure_reason(exc)
