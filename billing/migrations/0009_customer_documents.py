@@ -43,17 +43,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='account',
             name='bill_to_address',
-            field=models.TextField(blank=True, verbose_name='Bill-to address'),
+            field=models.TextField(blank=True, db_default='', default='', verbose_name='Bill-to address'),
         ),
         migrations.AddField(
             model_name='account',
             name='bill_to_email',
-            field=models.EmailField(blank=True, max_length=254, verbose_name='Bill-to email'),
+            field=models.EmailField(blank=True, db_default='', default='', max_length=254, verbose_name='Bill-to email'),
         ),
         migrations.AddField(
             model_name='account',
             name='bill_to_name',
-            field=models.CharField(blank=True, help_text="Empty: the account's name", max_length=255, verbose_name='Bill-to name'),
+            field=models.CharField(blank=True, db_default='', default='', help_text="Empty: the account's name", max_length=255, verbose_name='Bill-to name'),
         ),
         migrations.AddField(
             model_name='billingsettings',
@@ -83,7 +83,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='billrun',
             name='email_documents',
-            field=models.BooleanField(default=False, verbose_name='Email documents when posted'),
+            field=models.BooleanField(db_default=False, default=False, verbose_name='Email documents when posted'),
         ),
         migrations.CreateModel(
             name='DocumentEmail',
