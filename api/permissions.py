@@ -46,6 +46,16 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("memos", "unpost_memo"): p.PROCESS_MEMO,
     ("memos", "cancel_memo"): p.PROCESS_MEMO,
     ("memos", "destroy"): p.DELETE_MEMO,
+    # Customer documents (DOMAIN.md 7): the PDF and the emails with the document; sending
+    # needs "email documents to customers".
+    ("invoices", "pdf"): p.VIEW_INVOICES,
+    ("invoices", "emails"): p.VIEW_INVOICES,
+    ("invoices", "email"): p.EMAIL_DOCUMENTS,
+    ("invoices", "retry_email"): p.EMAIL_DOCUMENTS,
+    ("memos", "pdf"): p.VIEW_MEMOS,
+    ("memos", "emails"): p.VIEW_MEMOS,
+    ("memos", "email"): p.EMAIL_DOCUMENTS,
+    ("memos", "retry_email"): p.EMAIL_DOCUMENTS,
     # The memo page's Edit; a new reason code also needs CHANGE_REASON_CODE (checked in the view,
     # as the edit form hides the field without it).
     ("memos", "partial_update"): p.PROCESS_MEMO,

@@ -40,6 +40,7 @@ from billing.models import (
     Charge,
     ChargePrice,
     Currency,
+    DocumentEmail,
     Invoice,
     InvoiceItem,
     NumberSeries,
@@ -371,6 +372,26 @@ class BillingSettingsAdmin(WordsAdmin):
     # The tax engine is reached over HTTPS; also Django 6's default for scheme-less URLs.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ApprovalRuleInline]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["generation_rule", "credit_validation_level", "application_rule"]},
+        ),
+        ("Tax", {"fields": ["tax_engine", "tax_engine_url", "tax_engine_timeout"]}),
+        (
+            "Seller on customer documents",
+            {
+                "fields": [
+                    "seller_name",
+                    "seller_address",
+                    "seller_tax_id",
+                    "seller_logo",
+                    "document_footer",
+                ],
+                "description": "Printed on every invoice and memo PDF (docs/documents.md).",
+            },
+        ),
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -387,10 +408,31 @@ class AccountAdmin(ReferenceAdmin):
     search_fields = ["number", "name"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    fields = [
-        "number", "name", "currency", "bill_cycle_day", "batch", "status", "auto_pay",
-        "unapplied_payments", "created_at",
-    ]  # fmt: skip
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "name",
+                    "currency",
+                    "bill_cycle_day",
+                    "batch",
+                    "status",
+                    "auto_pay",
+                    "unapplied_payments",
+                    "created_at",
+                ]
+            },
+        ),
+        (
+            "Bill-to contact",
+            {
+                "fields": ["bill_to_name", "bill_to_email", "bill_to_address"],
+                "description": "Who the account's invoices and memos are addressed and emailed to.",
+            },
+        ),
+    ]
     readonly_fields = ["number", "status", "unapplied_payments", "created_at"]
     # Kept by the payments app's services (DOMAIN.md 1 and 6), never typed.
     unapplied_payments = money_display("unapplied_payment_amount", "Unapplied payments")
@@ -412,6 +454,9 @@ class AccountAdmin(ReferenceAdmin):
                     currency=obj.currency_id,
                     bill_cycle_day=obj.bill_cycle_day,
                     batch=obj.batch,
+                    bill_to_name=obj.bill_to_name,
+                    bill_to_email=obj.bill_to_email,
+                    bill_to_address=obj.bill_to_address,
                     actor=request.user,
                 )
         obj.pk, obj.number, obj.name, obj.created_at = (
@@ -684,7 +729,7 @@ class BillRunAdmin(DocumentAdmin):
         "credit_memos_generated",
         "created_at",
     ]
-    list_filter = ["status", "scope", "auto_post"]
+    list_filter = ["status", "scope", "auto_post", "email_documents"]
     list_select_related = ["account"]
     search_fields = ["number", "name", "account__number"]
     date_hierarchy = "invoice_date"
@@ -714,6 +759,7 @@ class BillRunAdmin(DocumentAdmin):
                     "include_recurring",
                     "include_usage",
                     "auto_post",
+                    "email_documents",
                     "generation_rule",
                 ]
             },
@@ -772,3 +818,30 @@ class BillRunErrorAdmin(DocumentAdmin):
     @admin.display(description="Reason")
     def short_reason(self, obj: BillRunError) -> str:
         return obj.reason if len(obj.reason) <= 80 else f"{obj.reason[:79]}…"
+
+
+@admin.register(DocumentEmail)
+class DocumentEmailAdmin(DocumentAdmin):
+    """Customer emails of documents: sent and retried from the document's page only."""
+
+    list_display = ["number", "kind", "to_address", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["bill_run"]
+    search_fields = ["number", "to_address"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = [
+        "kind",
+        "number",
+        "invoice",
+        "memo",
+        "to_address",
+        "subject",
+        "status",
+        "error",
+        "attempts",
+        "bill_run",
+        "requested_by",
+        "created_at",
+        "sent_at",
+    ]

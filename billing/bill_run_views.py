@@ -12,6 +12,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -28,7 +29,7 @@ from billing.filters import BillRunFilterSet
 from billing.forms import BillRunForm
 from billing.http import query_text
 from billing.listing import FilteredListView
-from billing.models import BillRun, BillRunScope, BillRunStatus, Invoice
+from billing.models import BillRun, BillRunScope, BillRunStatus, EmailStatus, Invoice
 from billing.permissions import PermissionMixin
 from billing.selectors import BILL_RUN_SORTS, bill_run_page, bill_run_rows, search_accounts
 
@@ -157,6 +158,7 @@ class BillRunDetailView(PermissionMixin, DetailView):
                 poll_seconds=POLL_SECONDS,
                 # Swapped by a poll: the tab counts follow out of band.
                 live_update=partial == "live",
+                email_counts=email_counts(run),
             )
         if partial is None:
             context["actions"] = bill_run_actions(run, self.request.user)
@@ -176,6 +178,15 @@ class BillRunDetailView(PermissionMixin, DetailView):
         if self.partial_name() == "live" and seen and seen != self.object.status:
             response["HX-Refresh"] = "true"
         return response
+
+
+def email_counts(run: BillRun) -> dict[str, int]:
+    """The run's document emails by status (sent, failed, queued), when it emails them."""
+    counts = {status: 0 for status in EmailStatus.values}
+    if run.email_documents:
+        rows = run.document_emails.values_list("status").annotate(n=Count("id")).order_by()
+        counts.update(dict(rows))
+    return counts
 
 
 def bill_run_actions(run: BillRun, user) -> dict[str, bool]:

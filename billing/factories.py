@@ -249,3 +249,18 @@ class BilledPeriodFactory(factory.django.DjangoModelFactory):
     period_start = factory.LazyAttribute(lambda o: o.subscription_charge.start_date)
     period_end = factory.LazyAttribute(lambda o: o.period_start)
     bill_run = factory.SubFactory(BillRunFactory)
+
+
+class DocumentEmailFactory(factory.django.DjangoModelFactory):
+    """A sent email of a posted invoice (DOMAIN.md 7); pass memo= and kind= for a memo's."""
+
+    class Meta:
+        model = models.DocumentEmail
+
+    kind = models.DocumentKind.INVOICE
+    invoice = factory.SubFactory(InvoiceFactory)
+    number = factory.LazyAttribute(lambda e: (e.invoice or e.memo).number)
+    to_address = "ap@example.com"
+    subject = factory.LazyAttribute(lambda e: f"Invoice {e.number}")
+    status = models.EmailStatus.SENT
+    attempts = 1

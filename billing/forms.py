@@ -81,6 +81,7 @@ class BillRunForm(forms.Form):
     include_recurring = forms.BooleanField(label="Recurring", required=False, initial=True)
     include_usage = forms.BooleanField(label="Usage", required=False, initial=True)
     auto_post = forms.BooleanField(label="Auto-post on completion", required=False)
+    email_documents = forms.BooleanField(label="Email documents when posted", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -151,6 +152,7 @@ class BillRunForm(forms.Form):
             "include_recurring": data["include_recurring"],
             "include_usage": data["include_usage"],
             "auto_post": data["auto_post"],
+            "email_documents": data["email_documents"],
         }
 
     def add_service_errors(self, exc: ValidationError) -> None:

@@ -50,6 +50,7 @@ CHANGE_TRANSFER = "memos.change_transferred_to_accounting"
 OVERRIDE_TRANSFER = "memos.override_transferred_to_accounting"
 APPROVE_MEMOS = "memos.approve_memo"
 USE_API = "api.use_api"
+EMAIL_DOCUMENTS = "billing.email_documents"
 # The Django admin's model permissions for what is fed from other systems (the API too).
 VIEW_SUBSCRIPTIONS = "billing.view_subscription"
 ADD_ACCOUNT = "billing.add_account"

@@ -32,6 +32,7 @@ OPERATE = [
     p.PROCESS_MEMO,
     p.SETTLE_CREDIT_MEMO,
     p.MANAGE_BILL_RUNS,
+    p.EMAIL_DOCUMENTS,
     # Usage fed from other systems (the API): what the operator's bill runs bill.
     p.ADD_USAGE,
     p.MANAGE_PAYMENTS,

@@ -179,7 +179,15 @@ def cancel_invoice(*, invoice: Invoice) -> Invoice:
 
 
 # --- accounts ---------------------------------------------------------------------------------
-ACCOUNT_FIELDS = ("name", "bill_cycle_day", "batch")
+ACCOUNT_FIELDS = (
+    "name",
+    "bill_cycle_day",
+    "batch",
+    # The bill-to contact (DOMAIN.md 7): who documents are addressed and emailed to.
+    "bill_to_name",
+    "bill_to_email",
+    "bill_to_address",
+)
 
 
 def _check_account(account: Account) -> None:
@@ -194,11 +202,20 @@ def _check_account(account: Account) -> None:
 @retry_when_busy
 @transaction.atomic
 def create_account(
-    *, name: str, currency, bill_cycle_day: int, batch: str = "Batch1", actor=None
+    *,
+    name: str,
+    currency,
+    bill_cycle_day: int,
+    batch: str = "Batch1",
+    bill_to_name: str = "",
+    bill_to_email: str = "",
+    bill_to_address: str = "",
+    actor=None,
 ) -> Account:
     """A new Active account, numbered from the account series (as the admin numbers one)."""
     account = Account(name=name, currency_id=getattr(currency, "pk", currency),
-                      bill_cycle_day=bill_cycle_day, batch=batch)  # fmt: skip
+                      bill_cycle_day=bill_cycle_day, batch=batch, bill_to_name=bill_to_name,
+                      bill_to_email=bill_to_email, bill_to_address=bill_to_address)  # fmt: skip
     _check_account(account)
     account.number = next_number(NumberSeries.Key.ACCOUNT)
     account.save()
@@ -208,8 +225,9 @@ def create_account(
 @retry_when_busy
 @transaction.atomic
 def update_account(*, account: Account, actor=None, **changes) -> Account:
-    """Change an account's name, bill cycle day or batch; None leaves a field as it is. The
-    currency is fixed once the account exists (its documents are in it), as in the admin."""
+    """Change an account's name, bill cycle day, batch or bill-to contact; None leaves a field as
+    it is. The currency is fixed once the account exists (its documents are in it), as in the
+    admin."""
     unknown = set(changes) - set(ACCOUNT_FIELDS)
     if unknown:
         raise ValidationError({name: "This cannot be changed." for name in sorted(unknown)})

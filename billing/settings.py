@@ -232,6 +232,10 @@ STORAGES = {
         )
     },
 }
+# Uploads (the seller's logo, billing settings): on this machine's disk. They are never served
+# over the web; the PDFs read the logo from storage server-side.
+MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
+MEDIA_URL = "media/"
 # In development whitenoise serves straight from the apps' static folders: no collectstatic step.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -290,6 +294,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # WeasyPrint logs every layout step at INFO; only its warnings (a refused URL) matter.
+    "loggers": {
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 # Third-party tax engine (DOMAIN.md 2.6): URL and timeout are billing settings; credentials only
@@ -302,6 +311,25 @@ PAYMENT_GATEWAY_URL = os.environ.get("PAYMENT_GATEWAY_URL", "simulated")
 PAYMENT_GATEWAY_TIMEOUT = float(os.environ.get("PAYMENT_GATEWAY_TIMEOUT", "10"))
 PAYMENT_GATEWAY_USERNAME = os.environ.get("PAYMENT_GATEWAY_USERNAME", "")
 PAYMENT_GATEWAY_PASSWORD = os.environ.get("PAYMENT_GATEWAY_PASSWORD", "")
+
+# Email (customer documents, docs/documents.md): SMTP when EMAIL_HOST is set (a deployment);
+# otherwise each message is written as a file into EMAIL_FILE_PATH (development and `make run`),
+# so nothing leaves the machine by accident. DJANGO_EMAIL_BACKEND overrides both.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = Path(os.environ.get("DJANGO_EMAIL_FILE_PATH", BASE_DIR / "sent_emails"))
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@localhost")
 
 # Lists: rows per page, and how far an approximate count looks before it says "more than".
 PAGE_SIZE = 50

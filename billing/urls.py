@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from billing import bill_run_views, views
+from billing import bill_run_views, document_views, views
 from billing.converters import DocumentNumberConverter  # noqa: F401  registers <doc:...>
 
 billing_patterns = [
@@ -12,6 +12,21 @@ billing_patterns = [
     path("accounts/<doc:number>/", views.AccountDetailView.as_view(), name="account_detail"),
     path("invoices/", views.InvoiceListView.as_view(), name="invoice_list"),
     path("invoices/<doc:number>/", views.InvoiceDetailView.as_view(), name="invoice_detail"),
+    path(
+        "invoices/<doc:number>/pdf/",
+        document_views.InvoicePdfView.as_view(),
+        name="invoice_pdf",
+    ),
+    path(
+        "invoices/<doc:number>/email/",
+        document_views.InvoiceEmailView.as_view(),
+        name="invoice_email",
+    ),
+    path(
+        "invoices/<doc:number>/emails/<int:email_id>/retry/",
+        document_views.InvoiceEmailRetryView.as_view(),
+        name="invoice_email_retry",
+    ),
     path(
         "invoices/<doc:number>/post/",
         bill_run_views.InvoicePostView.as_view(),

@@ -9,6 +9,7 @@ from django.views.generic import DetailView, TemplateView
 
 from billing import permissions as perms
 from billing import selectors
+from billing.document_views import document_emails, email_action
 from billing.filters import AccountFilterSet, InvoiceFilterSet
 from billing.listing import FilteredListView
 from billing.models import (
@@ -129,6 +130,8 @@ class InvoiceDetailView(PermissionMixin, DetailView):
             context["applications"] = list(self.object.applications.all())
         context["today"] = timezone.localdate()
         invoice = self.object
+        context["email_action"] = email_action(invoice, self.request.user)
+        context["emails"] = document_emails(invoice)
         if invoice.status == InvoiceStatus.DRAFT and self.request.user.has_perm(
             perms.MANAGE_BILL_RUNS
         ):

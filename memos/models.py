@@ -565,6 +565,8 @@ class MemoEvent(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         WITHDRAWN = "withdrawn", "Submission withdrawn"
+        EMAILED = "emailed", "Emailed to customer"
+        EMAIL_FAILED = "email_failed", "Email failed"
 
     memo = models.ForeignKey(Memo, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -5,6 +5,7 @@ from memos.views import (
     actions,
     approvals,
     detail,
+    documents,
     edit,
     export,
     from_charges,
@@ -30,6 +31,13 @@ urlpatterns = [
         name="memo_bulk_transfer",
     ),
     path("memos/<doc:number>/", detail.MemoDetailView.as_view(), name="memo_detail"),
+    path("memos/<doc:number>/pdf/", documents.MemoPdfView.as_view(), name="memo_pdf"),
+    path("memos/<doc:number>/email/", documents.MemoEmailView.as_view(), name="memo_email"),
+    path(
+        "memos/<doc:number>/emails/<int:email_id>/retry/",
+        documents.MemoEmailRetryView.as_view(),
+        name="memo_email_retry",
+    ),
     path("memos/<doc:number>/edit/", edit.MemoEditView.as_view(), name="memo_edit"),
     path("memos/<doc:number>/post/", actions.PostMemoView.as_view(), name="memo_post"),
     # DOMAIN.md 8: the approval workflow.

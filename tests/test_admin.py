@@ -26,6 +26,7 @@ from billing.models import (
     Charge,
     ChargePrice,
     Currency,
+    DocumentEmail,
     Invoice,
     InvoiceItem,
     NumberSeries,
@@ -102,6 +103,7 @@ CASES = {
     ),
     Refund: (mf.RefundFactory, lambda o: o.number),
     MemoEvent: (mf.MemoEventFactory, lambda o: o.memo.number),
+    DocumentEmail: (bf.DocumentEmailFactory, lambda o: o.number),
 }
 
 # Reference data can be added from the admin; documents (and the seeded singletons) cannot.

@@ -64,9 +64,10 @@ def number_routes() -> list[tuple[str, str]]:
     for name, _route, pattern in all_patterns():
         if "number" not in pattern.pattern.converters:
             continue
-        kwargs = {"number": PLACEHOLDER}
-        if "application_id" in pattern.pattern.converters:
-            kwargs["application_id"] = 1
+        # The number is the hostile part; any other id in the path (an application's, an
+        # email's, a payment method's) is a plain 1.
+        kwargs = {key: 1 for key in pattern.pattern.converters if key != "number"}
+        kwargs["number"] = PLACEHOLDER
         routes.append((name, reverse(name, kwargs=kwargs)))
     return routes
 

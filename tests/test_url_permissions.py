@@ -77,6 +77,12 @@ KWARGS = {
     "payments:payment_run_detail": lambda o: {"number": o["payment_run"].number},
     "payments:payment_run_retry": lambda o: {"number": o["payment_run"].number},
     "payments:payment_run_cancel": lambda o: {"number": o["payment_run"].number},
+    "billing:invoice_pdf": lambda o: {"number": o["invoice"].number},
+    "billing:invoice_email": lambda o: {"number": o["invoice"].number},
+    "billing:invoice_email_retry": lambda o: {"number": o["invoice"].number, "email_id": 1},
+    "memos:memo_pdf": lambda o: {"number": o["memo"].number},
+    "memos:memo_email": lambda o: {"number": o["memo"].number},
+    "memos:memo_email_retry": lambda o: {"number": o["memo"].number, "email_id": 1},
 }
 
 
@@ -171,6 +177,9 @@ READ_PAGES = {
     "payments:payment_detail",
     "payments:payment_run_list",
     "payments:payment_run_detail",
+    # The customer documents (DOMAIN.md 7): whoever may view a document may download its PDF.
+    "billing:invoice_pdf",
+    "memos:memo_pdf",
 }
 
 
@@ -358,6 +367,7 @@ MATRIX = [
     ([p.MANAGE_BILL_RUNS], {OPERATOR, ADMIN}),
     ([p.CONFIGURE_BILLING], {ADMIN}),
     ([p.USE_API], {OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER}),
+    ([p.EMAIL_DOCUMENTS], {OPERATOR, ADMIN}),
     # What other systems feed through the API (accounts and subscriptions: the Django admin's).
     ([p.VIEW_SUBSCRIPTIONS], {OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER}),
     ([p.ADD_ACCOUNT, p.CHANGE_ACCOUNT, p.ADD_SUBSCRIPTION, p.CHANGE_SUBSCRIPTION], {ADMIN}),

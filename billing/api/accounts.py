@@ -28,6 +28,10 @@ class AccountSerializer(serializers.Serializer):
     batch = serializers.CharField()
     status = serializers.CharField()
     created_at = serializers.DateTimeField()
+    # The bill-to contact (DOMAIN.md 7): who documents are addressed and emailed to.
+    bill_to_name = serializers.CharField()
+    bill_to_email = serializers.CharField()
+    bill_to_address = serializers.CharField()
     # The balance summary of the account page (billing.selectors.accounts_with_balance).
     balance = MoneyField()
     invoice_balance = MoneyField()
@@ -42,6 +46,9 @@ class AccountWriteSerializer(serializers.Serializer):
     currency = serializers.CharField(max_length=3, help_text="A currency code, e.g. USD.")
     bill_cycle_day = serializers.IntegerField(min_value=1, max_value=31)
     batch = serializers.ChoiceField(choices=batch_choices(), default="Batch1")
+    bill_to_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    bill_to_email = serializers.EmailField(required=False, allow_blank=True)
+    bill_to_address = serializers.CharField(required=False, allow_blank=True)
 
     def validate_currency(self, value: str) -> Currency:
         currency = Currency.objects.filter(code=value.upper()).first()
@@ -56,6 +63,9 @@ class AccountUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255, required=False)
     bill_cycle_day = serializers.IntegerField(min_value=1, max_value=31, required=False)
     batch = serializers.ChoiceField(choices=batch_choices(), required=False)
+    bill_to_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    bill_to_email = serializers.EmailField(required=False, allow_blank=True)
+    bill_to_address = serializers.CharField(required=False, allow_blank=True)
 
 
 class BillingDocumentsRequestSerializer(serializers.Serializer):
@@ -113,7 +123,7 @@ class AccountViewSet(ResourceViewSet):
     @extend_schema(
         request=AccountUpdateSerializer,
         responses={200: AccountSerializer, **WRITE_ERRORS, 404: ERRORS},
-        summary="Change an account's name, bill cycle day or batch",
+        summary="Change an account's name, bill cycle day, batch or bill-to contact",
     )
     def partial_update(self, request, number: str):
         body = AccountUpdateSerializer(data=request.data)

@@ -39,6 +39,7 @@ class BillRunSummarySerializer(serializers.Serializer):
     include_recurring = serializers.BooleanField()
     include_usage = serializers.BooleanField()
     auto_post = serializers.BooleanField()
+    email_documents = serializers.BooleanField()
     # The live counts (the engine keeps them as chunks finish).
     accounts_in_scope = serializers.IntegerField()
     accounts_processed = serializers.IntegerField()
@@ -118,6 +119,11 @@ class BillRunCreateSerializer(serializers.Serializer):
     include_recurring = serializers.BooleanField(default=True)
     include_usage = serializers.BooleanField(default=True)
     auto_post = serializers.BooleanField(default=False, help_text="Post on completion.")
+    email_documents = serializers.BooleanField(
+        default=False,
+        help_text="Email each document the run posts to its account's bill-to email (needs "
+        '"email documents to customers").',
+    )
 
     def service_kwargs(self) -> dict:
         data = dict(self.validated_data)

@@ -1,5 +1,6 @@
-"""Invoices (with their items: the ids a memo from an invoice names) and the product catalog,
-read-only. The lists take the UI lists' filters and sorts."""
+"""Invoices (with their items: the ids a memo from an invoice names; their PDF and emails:
+billing.api.documents) and the product catalog, read-only. The lists take the UI lists' filters
+and sorts."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from rest_framework import serializers
 from api.base import ResourceViewSet
 from api.fields import MoneyField, NumberOf
 from billing import selectors
+from billing.api.documents import CustomerDocumentActions
 from billing.filters import InvoiceFilterSet
-from billing.models import Charge, ChargePrice, Product
+from billing.models import Charge, ChargePrice, Invoice, Product
 from billing.selectors import ListSorts
 
 
@@ -86,7 +88,7 @@ class ProductSerializer(serializers.Serializer):
     charges = ChargeSerializer(many=True)
 
 
-class InvoiceViewSet(ResourceViewSet):
+class InvoiceViewSet(CustomerDocumentActions, ResourceViewSet):
     resource = "invoices"
     filterset_class = InvoiceFilterSet
     sorts = selectors.INVOICE_SORTS
@@ -98,6 +100,10 @@ class InvoiceViewSet(ResourceViewSet):
 
     def detail_queryset(self):
         return selectors.invoice_with_items()
+
+    def target_queryset(self):
+        # The PDF and email actions' invoice (they read its items themselves).
+        return Invoice.objects.select_related("account", "currency")
 
 
 class ProductViewSet(ResourceViewSet):

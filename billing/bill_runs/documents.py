@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from billing.bill_runs.ledger import check_nothing_billed_later, release_billed_periods
 from billing.busy import retry_when_busy
+from billing.documents.emails import queue_bill_run_emails
 from billing.models import (
     BilledPeriod,
     BillRun,
@@ -63,6 +64,8 @@ def post_documents(*, bill_run: BillRun, actor) -> BillRun:
     )
     InvoiceItem.objects.filter(invoice_id__in=invoice_ids).update(balance=F("amount"))
     post_bill_run_credit_memos(bill_run=run, memo_ids=memo_ids, actor=actor)
+    if run.email_documents:
+        queue_bill_run_emails(bill_run=run, invoice_ids=invoice_ids, memo_ids=memo_ids)
     run.status = BillRunStatus.POSTED
     run.message = ""
     run.credit_memos_held = len(held)

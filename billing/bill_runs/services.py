@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from billing import permissions as perms
 from billing import tasks
 from billing.bill_runs import runner
 from billing.bill_runs.documents import has_posted_documents, lock_run, post_documents
@@ -53,13 +54,17 @@ def create_bill_run(
     include_recurring: bool = True,
     include_usage: bool = True,
     auto_post: bool = False,
+    email_documents: bool = False,
     name: str = "",
     retry_of: BillRun | None = None,
     background: bool = True,
 ) -> BillRun:
     """A Pending run, started in the background (unless `background` is False: the caller runs
-    it, as generate_billing_documents does)."""
+    it, as generate_billing_documents does). `email_documents`: when the run posts its
+    documents, each is emailed to its account's bill-to email (DOMAIN.md 7)."""
     errors = {}
+    if email_documents and actor is not None and not actor.has_perm(perms.EMAIL_DOCUMENTS):
+        errors["email_documents"] = "You may not email documents to customers."
     if invoice_date is None:
         errors["invoice_date"] = "Enter the invoice date."
     if target_date is None:
@@ -94,6 +99,7 @@ def create_bill_run(
         include_recurring=include_recurring,
         include_usage=include_usage,
         auto_post=auto_post,
+        email_documents=email_documents,
         retry_of=retry_of,
         # The rule in force when the run is created, for all of its chunks.
         generation_rule=BillingSettings.load().generation_rule,
@@ -160,6 +166,7 @@ def retry_failed_accounts(*, bill_run: BillRun, actor) -> BillRun:
         include_recurring=bill_run.include_recurring,
         include_usage=bill_run.include_usage,
         auto_post=bill_run.auto_post,
+        email_documents=bill_run.email_documents,
         name=f"Retry of {bill_run.number}",
         retry_of=bill_run,
     )

@@ -13,6 +13,7 @@ from .bill_runs import (
     RunChunk,
 )
 from .catalog import BillingPeriod, Charge, ChargeModel, ChargePrice, ChargeType, Product
+from .documents import DocumentEmail, DocumentKind, EmailStatus
 from .invoices import Invoice, InvoiceItem, InvoiceStatus, TaxMode
 from .reference import (
     AccountingPeriod,
@@ -57,6 +58,9 @@ __all__ = [
     "ChargeType",
     "CreditValidationLevel",
     "Currency",
+    "DocumentEmail",
+    "DocumentKind",
+    "EmailStatus",
     "GenerationRule",
     "Invoice",
     "InvoiceItem",

@@ -50,6 +50,19 @@ class Account(models.Model):
     unapplied_payment_amount = MoneyField(
         "Unapplied payments", default=0, db_default=0, editable=False
     )
+    # The bill-to contact (DOMAIN.md 7): who documents are addressed and emailed to. Empty by
+    # default in the database too, so bulk inserts that do not name them (the benchmark's SQL,
+    # other systems' loads) still work.
+    bill_to_name = models.CharField(
+        "Bill-to name",
+        max_length=255,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Empty: the account's name",
+    )
+    bill_to_email = models.EmailField("Bill-to email", blank=True, default="", db_default="")
+    bill_to_address = models.TextField("Bill-to address", blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

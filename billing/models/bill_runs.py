@@ -50,6 +50,9 @@ class BillRun(models.Model):
     include_recurring = models.BooleanField("Recurring charges", default=True)
     include_usage = models.BooleanField("Usage charges", default=True)
     auto_post = models.BooleanField("Auto-post on completion", default=False)
+    email_documents = models.BooleanField(
+        "Email documents when posted", default=False, db_default=False
+    )
     generation_rule = models.CharField(
         "Invoice/Credit Memo generation rule",
         max_length=32,

@@ -246,6 +246,45 @@ class TaxEngine(models.TextChoices):
     THIRD_PARTY = "third_party", "Third-party tax engine"
 
 
+# The seller's logo on customer documents (DOMAIN.md 7): PNG or JPEG, at most this many bytes.
+LOGO_MAX_BYTES = 1024 * 1024
+LOGO_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+
+
+def validate_logo(upload) -> None:
+    """A PNG or JPEG of at most 1 MB, checked by its content (not its name), and readable as an
+    image: the PDFs embed it as it is."""
+    if getattr(upload, "_committed", False):
+        return  # the stored logo, checked when it was uploaded (and maybe gone from the disk)
+    if upload.size > LOGO_MAX_BYTES:
+        raise ValidationError(
+            f"The logo is {upload.size / 1024 / 1024:.1f} MB; at most 1 MB is allowed.",
+            code="logo_too_large",
+        )
+    upload.seek(0)
+    head = upload.read(8)
+    upload.seek(0)
+    kind = next((name for sig, name in LOGO_SIGNATURES.items() if head.startswith(sig)), None)
+    if kind is None:
+        raise ValidationError("The logo must be a PNG or JPEG image.", code="logo_type")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(upload) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValidationError(
+            f"The logo is not a readable {kind} image.", code="logo_unreadable"
+        ) from exc
+    finally:
+        upload.seek(0)
+
+
+def logo_upload_to(instance, filename: str) -> str:
+    extension = ".png" if filename.lower().endswith(".png") else ".jpg"
+    return f"seller/logo{extension}"
+
+
 class BillingSettings(models.Model):
     """The tenant's billing settings: one row (pk 1), created by a migration."""
 
@@ -274,6 +313,24 @@ class BillingSettings(models.Model):
         decimal_places=2,
         default=5,
         validators=[MinValueValidator(0.1)],
+    )
+    # The seller on customer documents (DOMAIN.md 7).
+    seller_name = models.CharField("Company name", max_length=200, blank=True)
+    seller_address = models.TextField(
+        "Company address", blank=True, help_text="As printed on documents, one line per line"
+    )
+    seller_tax_id = models.CharField("Tax ID", max_length=64, blank=True)
+    seller_logo = models.FileField(
+        "Logo",
+        upload_to=logo_upload_to,
+        blank=True,
+        validators=[validate_logo],
+        help_text="PNG or JPEG, at most 1 MB; printed at the top of every document",
+    )
+    document_footer = models.TextField(
+        "Footer text",
+        blank=True,
+        help_text="Printed at the foot of every page of every document (payment details, terms)",
     )
     max_reason_codes = 300
 

@@ -19,6 +19,7 @@ from api.errors import IdempotencyKeyReused
 from api.idempotency import created_or_replayed, idempotent, memo_key
 from api.schema import ACTION_ERRORS, ERRORS, WRITE_ERRORS
 from billing import permissions as perms
+from billing.api.documents import CustomerDocumentActions
 from billing.models import Account, Charge, Invoice
 from memos import services
 from memos.api.serializers import (
@@ -49,7 +50,7 @@ from memos.services.transfer import mark_transferred
 # --- the resource ----------------------------------------------------------------------------
 
 
-class MemoViewSet(ResourceViewSet):
+class MemoViewSet(CustomerDocumentActions, ResourceViewSet):
     resource = "memos"
     filterset_class = MemoFilterSet
     sorts = MEMO_SORTS

@@ -35,7 +35,10 @@ def seed_reason_codes(apps, schema_editor):
             )
 
 
-GRANTED_LATER = {"api.use_api", "memos.approve_memo"}
+# Permissions of models that later migrations add; those migrations grant them to the roles:
+# api 0002 (use_api), memos 0012 (approve_memo), billing 0009 (email_documents); and the
+# payments app's (payments 0002).
+GRANTED_LATER = {"api.use_api", "memos.approve_memo", "billing.email_documents"}
 
 
 def create_roles(apps, schema_editor):

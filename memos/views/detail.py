@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.views.generic import DetailView
 
 from billing import permissions as perms
+from billing.document_views import document_emails, email_action
 from billing.permissions import PermissionMixin
 from memos.forms.approvals import ApproveMemoForm, RejectMemoForm
 from memos.models import (
@@ -37,6 +38,8 @@ class MemoDetailView(PermissionMixin, DetailView):
         memo = self.object
         if memo.status == MemoStatus.DRAFT and memo.approval_status:
             context["approval_threshold"] = approval_threshold(memo.memo_type, memo.currency_id)
+        context["email_action"] = email_action(self.object, self.request.user)
+        context["emails"] = document_emails(self.object)
         return context
 
 

@@ -81,6 +81,15 @@ ACCESS: dict[str, str] = {
     "memos:memo_reverse": "405 403 403 403 login | 302 403 403 403 login | 405 403 403 403 hx-login | hx 403 403 403 hx-login",  # noqa: E501
     "memos:memo_write_off": "405 403 403 403 login | 302 403 403 403 login | 405 403 403 403 hx-login | hx 403 403 403 hx-login",  # noqa: E501
     "memos:memo_create_from_invoice": "200 200 403 403 login | 200 200 403 403 login | 200 200 403 403 hx-login | 200 200 403 403 hx-login",  # noqa: E501
+    # Customer documents (DOMAIN.md 7): the PDF for every role; emailing for operator and admin
+    # (the world's account has no bill-to email: refused with a message, nothing queued); email 1
+    # is no email of this document: 404.
+    "billing:invoice_pdf": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "billing:invoice_email": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    "billing:invoice_email_retry": "405 405 403 403 login | 404 404 403 403 login | 405 405 403 403 hx-login | 404 404 403 403 hx-login",  # noqa: E501
+    "memos:memo_pdf": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "memos:memo_email": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    "memos:memo_email_retry": "405 405 403 403 login | 404 404 403 403 login | 405 405 403 403 hx-login | 404 404 403 403 hx-login",  # noqa: E501
     # A POST without fields re-renders the form with its error; token 1 is nobody's here: 404.
     "api_tokens:token_list": "200 200 200 200 login | 200 200 200 200 login | 200 200 200 200 hx-login | 200 200 200 200 hx-login",  # noqa: E501
     "api_tokens:token_revoke": "405 405 405 405 login | 404 404 404 404 login | 405 405 405 405 hx-login | 404 404 404 404 hx-login",  # noqa: E501

@@ -39,6 +39,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.text import slugify
 from faker import Faker
 
 from billing import roles, tax
@@ -60,6 +61,7 @@ from billing.models import (
     AccountStatus,
     BilledPeriod,
     BillingPeriod,
+    BillingSettings,
     Charge,
     ChargeModel,
     ChargeType,
@@ -278,12 +280,23 @@ def seed_all(*, demo_users: bool = False) -> None:
     UsageRecord.objects.bulk_create(usage_records)
     seed_periods()
     seed_memos(charges, actor=actor)
+    seed_seller()
     # Apps above billing add their own demo data (payments: payment methods, Auto-Pay): an app
     # config with a `seed_demo(actor=...)` method, so this command imports none of them.
     for app_config in django_apps.get_app_configs():
         seed = getattr(app_config, "seed_demo", None)
         if callable(seed):
             seed(actor=actor)
+
+
+def seed_seller() -> None:
+    """The seller printed on customer documents (docs/documents.md); no logo."""
+    BillingSettings.objects.filter(pk=1).update(
+        seller_name="Memodesk Demo Ltd",
+        seller_address="1 Billing Way\nSpringfield, IL 62701\nUSA",
+        seller_tax_id="US 12-3456789",
+        document_footer="Memodesk Demo Ltd · billing@memodesk.example · Payment within 30 days",
+    )
 
 
 # --- Users ----------------------------------------------------------------------------------------
@@ -378,10 +391,14 @@ def seed_accounts() -> list[Account]:
     accounts = []
     for index in range(ACCOUNT_COUNT):
         code = CURRENCY_CYCLE[index % len(CURRENCY_CYCLE)]
+        name = name_for(code)
         accounts.append(
             AccountFactory(
-                name=name_for(code),
+                name=name,
                 currency=currency(code),
+                # Every tenth account has no bill-to email: "Email to customer" says why not.
+                bill_to_email="" if index % 10 == 9 else f"ap@{slugify(name)}.example",
+                bill_to_address=f"{100 + index} Commerce Street\nSuite {index + 1}\nSpringfield",
                 batch=rng.choice(BATCHES),
                 bill_cycle_day=1 if index in CREDIT_ACCOUNTS else rng.choice(BILL_CYCLE_DAYS),
                 status=AccountStatus.INACTIVE

@@ -1,0 +1,77 @@
+"""Render a customer document to PDF with WeasyPrint, from one Django template per kind.
+
+WeasyPrint never fetches anything over the network: the stylesheet is read from this package,
+the seller's logo from storage (embedded as a data: URL), and the url_fetcher refuses every URL
+but data: and files under the static and media folders.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.template.loader import render_to_string
+
+STYLESHEET = Path(__file__).with_name("document.css")
+
+
+class RefusedURL(ValueError):
+    """WeasyPrint asked for a URL a customer document may not load."""
+
+
+def allowed_roots() -> list[Path]:
+    roots = [Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)]
+    roots += [Path(entry) for entry in settings.STATICFILES_DIRS]
+    return [root.resolve() for root in roots]
+
+
+def local_url_fetcher():
+    """A WeasyPrint fetcher for data: URLs and local files under MEDIA_ROOT or the static
+    folders; nothing else (no http, no https, no file outside them)."""
+    from weasyprint.urls import URLFetcher
+
+    class LocalURLFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            parts = urlsplit(url)
+            if parts.scheme == "file":
+                path = Path(unquote(parts.path)).resolve()
+                if not any(path.is_relative_to(root) for root in allowed_roots()):
+                    raise RefusedURL(f"Customer documents load no file outside media/static: {url}")
+            elif parts.scheme != "data":
+                raise RefusedURL(f"Customer documents load no URL but local files: {url[:80]}")
+            return super().fetch(url, headers)
+
+    return LocalURLFetcher(allowed_protocols={"data", "file"}, allow_redirects=False)
+
+
+@functools.cache
+def stylesheet():
+    from weasyprint import CSS
+
+    return CSS(string=STYLESHEET.read_text(), url_fetcher=local_url_fetcher())
+
+
+def logo_data_url(logo) -> str:
+    """The seller's logo as a data: URL, read from storage; empty without a logo (or when its
+    file is gone: the document is still rendered, without it)."""
+    if not logo:
+        return ""
+    try:
+        with default_storage.open(logo.name, "rb") as handle:
+            content = handle.read()
+    except OSError:
+        return ""
+    mime = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def render_pdf(template_name: str, context: dict) -> bytes:
+    from weasyprint import HTML
+
+    html = render_to_string(template_name, context)
+    document = HTML(string=html, base_url=None, url_fetcher=local_url_fetcher())
+    return document.write_pdf(stylesheets=[stylesheet()])
