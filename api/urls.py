@@ -31,7 +31,8 @@ router.register(
     PaymentMethodViewSet,
     basename="payment-method",
 )
-router.register(r"accounts/(?P<account_number>[^/]+)", AutoPayViewSet, basename="account-auto-pay")
+# Only its detail action: /accounts/<number>/auto-pay/ (the account itself is billing's).
+router.register("accounts", AutoPayViewSet, basename="account-auto-pay")
 
 app_name = "api"
 urlpatterns = [

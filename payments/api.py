@@ -21,7 +21,7 @@ from api.fields import MoneyField, NumberField, NumberOf
 from api.filters import UiFilterBackend
 from api.idempotency import idempotent
 from api.pagination import KeysetPagination, SortedList
-from api.schema import ACTION_ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
+from api.schema import ACTION_ERRORS, ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
 from billing.models import Account, Invoice
 from memos.models import Memo, MemoType
 from memos.services.settlement import ApplicationTarget
@@ -404,14 +404,14 @@ class PaymentMethodViewSet(AccountScopedMixin, SortedList, ActionViewSet):
         fresh = PaymentMethod.objects.select_related("account").get(pk=method.pk)
         return Response(PaymentMethodSerializer(fresh).data, status=status_code)
 
-    @extend_schema(responses={200: PaymentMethodSerializer(many=True), **LIST_ERRORS})
+    @extend_schema(responses={200: PaymentMethodSerializer(many=True), **LIST_ERRORS, 404: ERRORS})
     def list(self, request, account_number: str):
         rows = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(PaymentMethodSerializer(rows, many=True).data)
 
     @extend_schema(
         request=AddPaymentMethodSerializer,
-        responses={201: PaymentMethodSerializer, **WRITE_ERRORS},
+        responses={201: PaymentMethodSerializer, **ACTION_ERRORS},
         summary="Add a payment method to the account",
     )
     @idempotent
@@ -447,15 +447,16 @@ class PaymentMethodViewSet(AccountScopedMixin, SortedList, ActionViewSet):
         return self.answer_method(method)
 
 
-class AutoPayViewSet(AccountScopedMixin, ActionViewSet):
-    """/api/v1/accounts/<account_number>/auto-pay/: set the account's Auto-Pay (billing's
-    PATCH of an account cannot: turning it on needs a payment method, which billing does not
-    know of)."""
+class AutoPayViewSet(ActionViewSet):
+    """/api/v1/accounts/<number>/auto-pay/: set the account's Auto-Pay (billing's PATCH of an
+    account cannot: turning it on needs a payment method, which billing does not know of)."""
 
     resource = "auto_pay"
 
+    def get_queryset(self):
+        return Account.objects.select_related("currency")
+
     @post_action(
-        detail=False,
         path="auto-pay",
         name="auto-pay",
         request=AutoPaySerializer,
@@ -463,8 +464,8 @@ class AutoPayViewSet(AccountScopedMixin, ActionViewSet):
         summary="Turn the account's Auto-Pay on or off: with it on, payment runs charge the "
         "account's invoices to its default electronic payment method",
     )
-    def auto_pay(self, request, account_number: str):
-        account = self.account()
+    def auto_pay(self, request, number: str):
+        account = get_object_or_404(self.get_queryset(), number=number)
         body = AutoPaySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         account = self.act(set_auto_pay, takes_input=True, account=account, **body.validated_data)
