@@ -184,6 +184,10 @@ def test_operator_adds_makes_default_removes_and_saves_auto_pay(operator):
     assert ach.gateway_token == "tok_secret" and not ach.is_default
     page = client.get(acct.get_absolute_url()).content.decode()
     assert "tok_secret" not in page and "Checking 6789" in page
+    # Remove opens a confirmation (focus on "Keep it") that posts to the method's remove URL.
+    remove_url = reverse("payments:payment_method_remove", args=[acct.number, ach.pk])
+    assert f'id="confirm-remove-method-{ach.pk}"' in page and f'action="{remove_url}"' in page
+    assert "Remove Checking 6789 from " + acct.number in page
     client.post(reverse("payments:payment_method_default", args=[acct.number, ach.pk]))
     assert acct.payment_methods.get(is_default=True) == ach
     client.post(reverse("payments:auto_pay", args=[acct.number]), {"auto_pay": "on"})
