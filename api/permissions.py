@@ -57,6 +57,11 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("memos", "write_off_memo"): p.REVERSE_CREDIT_MEMO,
     ("memos", "transfer"): p.CHANGE_TRANSFER,
     ("memos", "bulk_transfer"): p.CHANGE_TRANSFER,
+    # DOMAIN.md 8 (approvals branch).
+    ("memos", "submit_memo"): p.PROCESS_MEMO,
+    ("memos", "approve_memo"): p.APPROVE_MEMOS,
+    ("memos", "reject_memo"): p.APPROVE_MEMOS,
+    ("insights", "read"): p.VIEW_MEMOS,
     ("payments", "list"): p.VIEW_PAYMENTS,
     ("payments", "retrieve"): p.VIEW_PAYMENTS,
     ("payments", "create"): p.MANAGE_PAYMENTS,

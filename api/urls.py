@@ -13,7 +13,7 @@ from billing.api import (
     SubscriptionViewSet,
     UsageViewSet,
 )
-from memos.api import MemoViewSet
+from memos.api import CreditInsightApiView, MemoViewSet
 from payments.api import AutoPayViewSet, PaymentMethodViewSet, PaymentRunViewSet, PaymentViewSet
 
 router = SimpleRouter(trailing_slash=True)
@@ -38,6 +38,7 @@ app_name = "api"
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(), name="docs"),
+    path("insights/credit/", CreditInsightApiView.as_view(), name="credit_insight"),
     path("", include(router.urls)),
     re_path(r"^.*$", not_found, name="not_found"),
 ]

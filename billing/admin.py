@@ -31,6 +31,7 @@ from billing.models import (
     Account,
     AccountingPeriod,
     AccountingPeriodEvent,
+    ApprovalRule,
     BilledPeriod,
     BillingSettings,
     BillRun,
@@ -338,6 +339,24 @@ class NumberSeriesAdmin(WordsAdmin):
         return False
 
 
+class ApprovalRuleInline(admin.TabularInline):
+    """DOMAIN.md 8: per memo type and currency, the total at or above which a memo is posted
+    only once approved (validated by ApprovalRule.clean: the currency's decimals, > 0)."""
+
+    model = ApprovalRule
+    fields = ["memo_type", "currency", "threshold"]
+    extra = 0
+    verbose_name = "approval rule"
+
+
+@admin.register(ApprovalRule)
+class ApprovalRuleAdmin(ReferenceAdmin):
+    list_display = ["memo_type", "currency", "threshold"]
+    list_filter = ["memo_type", "currency"]
+    search_fields = ["currency__code"]
+    fields = ["memo_type", "currency", "threshold"]
+
+
 @admin.register(BillingSettings)
 class BillingSettingsAdmin(WordsAdmin):
     """The singleton row (pk 1) exists from a migration: it is edited, never added or deleted."""
@@ -351,6 +370,7 @@ class BillingSettingsAdmin(WordsAdmin):
     ]
     # The tax engine is reached over HTTPS; also Django 6's default for scheme-less URLs.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    inlines = [ApprovalRuleInline]
 
     def has_add_permission(self, request) -> bool:
         return False

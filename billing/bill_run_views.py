@@ -161,6 +161,7 @@ class BillRunDetailView(PermissionMixin, DetailView):
         if partial is None:
             context["actions"] = bill_run_actions(run, self.request.user)
             context["dialogs"] = dialog_texts(run, context["totals"])
+            context["held"] = held_credit_memos(run, self.request.user)
         if partial != "live":
             context.update(tab=tab, tab_rows=tab_rows(run, tab), tab_row_limit=TAB_ROWS)
         context["tabs"] = tab_links(run, tab)
@@ -250,6 +251,28 @@ def tab_links(run: BillRun, current: str) -> list[dict]:
         }
         for key, label in TABS.items()
     ]
+
+
+def held_credit_memos(run: BillRun, user) -> list[dict]:
+    """The exception queue (DOMAIN.md 8): the run's credit memos held for approval when it was
+    posted and still awaiting it, each with whether this user may approve or reject it (never
+    their own: memos.services.approvals says why)."""
+    if not run.credit_memos_held:
+        return []
+    from memos.models import ApprovalStatus, MemoStatus
+    from memos.services.approvals import approver_refusal
+
+    memos = (
+        run.credit_memos.filter(status=MemoStatus.DRAFT, approval_status=ApprovalStatus.AWAITING)
+        .select_related("account", "currency", "coupled_invoice", "submitted_by")
+        .order_by("number")[:TAB_ROWS]
+    )
+    may_approve = user.has_perm(perms.APPROVE_MEMOS)
+    rows = []
+    for memo in memos:
+        refusal = approver_refusal(memo, user) if may_approve else "not an approver"
+        rows.append({"memo": memo, "may_decide": not refusal, "refusal": refusal or ""})
+    return rows
 
 
 def tab_rows(run: BillRun, tab: str) -> list:

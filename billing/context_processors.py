@@ -12,6 +12,8 @@ NAVIGATION = [
     ("Bill runs", "billing:bill_run_list", "billing.view_billrun"),
     ("Payments", "payments:payment_list", "payments.view_payments"),
     ("Payment runs", "payments:payment_run_list", "payments.view_payments"),
+    # DOMAIN.md 8.
+    ("Insight", "memos:credit_insight", "memos.view_memo"),
     ("API", "api_tokens:token_list", "api.use_api"),
 ]
 

@@ -48,6 +48,7 @@ CHANGE_REASON_CODE = "memos.change_reason_code"
 DELETE_MEMO = "memos.delete_memo"
 CHANGE_TRANSFER = "memos.change_transferred_to_accounting"
 OVERRIDE_TRANSFER = "memos.override_transferred_to_accounting"
+APPROVE_MEMOS = "memos.approve_memo"
 USE_API = "api.use_api"
 # The Django admin's model permissions for what is fed from other systems (the API too).
 VIEW_SUBSCRIPTIONS = "billing.view_subscription"

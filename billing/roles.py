@@ -10,6 +10,8 @@ BILLING_OPERATOR = "Billing operator"
 ACCOUNTING_REVIEWER = "Accounting reviewer"
 BILLING_VIEWER = "Billing viewer"
 BILLING_ADMIN = "Billing admin"
+# DOMAIN.md 8: approves (and rejects) memos submitted for approval; sees what everyone sees.
+BILLING_APPROVER = "Billing approver"
 
 VIEW = [
     p.VIEW_ACCOUNTS,
@@ -52,6 +54,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         p.CHANGE_ACCOUNT,
         p.ADD_SUBSCRIPTION,
         p.CHANGE_SUBSCRIPTION,
+        p.APPROVE_MEMOS,
     ],
+    BILLING_APPROVER: VIEW + [p.APPROVE_MEMOS],
 }
 # Nobody's role has p.DELETE_MEMO: deleting a canceled memo is granted to a person, on purpose.

@@ -34,7 +34,7 @@ class HomeView(PermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         if user.has_perm(perms.VIEW_MEMOS):
-            context["attention"] = attention_items(today=timezone.localdate())
+            context["attention"] = attention_items(today=timezone.localdate(), user=user)
         if user.has_perm(perms.VIEW_BILL_RUNS):
             context["running_bill_runs"] = list(
                 BillRun.objects.filter(status__in=RUNNING_STATUSES).order_by("-created_at")[:10]

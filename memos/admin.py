@@ -21,6 +21,7 @@ from billing.admin import DocumentAdmin, ReadOnlyInline, money_display
 from billing.admin_writes import ServiceWritesAdmin, refusals_as_messages
 from billing.models import BillingSettings
 from memos.models import (
+    CreditInsight,
     Memo,
     MemoApplication,
     MemoApplicationItem,
@@ -231,6 +232,19 @@ class MemoAdmin(ServiceWritesAdmin, DocumentAdmin):
                     "taxed_by_third_party",
                     "tax_status",
                     "tax_message",
+                ]
+            },
+        ),
+        (
+            # DOMAIN.md 8: read-only here; submit, approve and reject are on the memo page.
+            "Approval",
+            {
+                "fields": [
+                    "approval_status",
+                    "submitted_by",
+                    "submitted_at",
+                    "approved_by",
+                    "approved_at",
                 ]
             },
         ),
@@ -513,3 +527,22 @@ class MemoEventAdmin(DocumentAdmin):
     search_fields = ["memo__number", "message"]
     date_hierarchy = "at"
     fields = ["memo", "kind", "actor", "at", "message", "before", "after"]
+
+
+@admin.register(CreditInsight)
+class CreditInsightAdmin(admin.ModelAdmin):
+    """The credit insight's sums, read-only: kept by memos.services.insight, never typed."""
+
+    list_display = ["kind", "month", "currency_id", "batch", "memo_count", "amount"]
+    list_filter = ["kind", "currency_id"]
+    search_fields = ["batch"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

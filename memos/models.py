@@ -59,6 +59,14 @@ class TaxStatus(models.TextChoices):
     VOIDED = "voided", "Voided"
 
 
+class ApprovalStatus(models.TextChoices):
+    """Where a memo stands with its approval (DOMAIN.md 8); blank: not submitted."""
+
+    NONE = "", "-"
+    AWAITING = "awaiting", "Awaiting approval"
+    APPROVED = "approved", "Approved"
+
+
 class ReasonCodeType(models.TextChoices):
     CREDIT_MEMO = "credit_memo", "Credit memo"
     DEBIT_MEMO = "debit_memo", "Debit memo"
@@ -218,6 +226,25 @@ class Memo(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     posted_at = models.DateTimeField(null=True, blank=True)
+    # Approvals (DOMAIN.md 8), written only by memos.services.approvals: submitted (Awaiting
+    # approval) -> approved and posted in one go, or back to plain Draft (rejected, or edited).
+    approval_status = models.CharField(
+        "Approval",
+        max_length=16,
+        choices=ApprovalStatus.choices,
+        blank=True,
+        default="",
+        # Also in the database: bulk loads (COPY) that name only the columns they know.
+        db_default="",
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-memo_date", "-id"]
@@ -239,6 +266,12 @@ class Memo(models.Model):
                 condition=Q(status="draft", tax_status="error"),
                 name="memo_tax_error_keyset",
             ),
+            # The approvers' queue (home page count, the list's approval filter): few rows.
+            models.Index(
+                fields=["memo_date", "id"],
+                condition=Q(approval_status="awaiting"),
+                name="memo_awaiting_keyset",
+            ),
         ]
         permissions = [
             ("create_memo_from_invoice", "Create memos from invoices"),
@@ -252,6 +285,7 @@ class Memo(models.Model):
                 "override_transferred_to_accounting",
                 "Change Transferred to Accounting away from Yes",
             ),
+            ("approve_memo", "Approve and reject memos submitted for approval"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -527,6 +561,10 @@ class MemoEvent(models.Model):
         TRANSFER_CHANGED = "transfer_changed", "Transferred to Accounting changed"
         TAX_RECALCULATED = "tax_recalculated", "Tax recalculated"
         TAX_VOIDED = "tax_voided", "Tax voided"
+        SUBMITTED = "submitted", "Submitted for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Submission withdrawn"
 
     memo = models.ForeignKey(Memo, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -543,3 +581,60 @@ class MemoEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.memo} {self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class CreditInsight(models.Model):
+    """Credit issued (posted credit memos), summed per month, currency and batch along one
+    dimension (DOMAIN.md 8's insight). Kept up to date by the services that post, unpost and
+    re-reason credit memos (memos.services.insight), in their transactions, so the insight pages
+    read a few hundred rows instead of aggregating a million memos.
+
+    `kind` says which dimension a row sums: "memo" rows by reason code, creating user and
+    whether a bill run made the memo; "charge" rows (from the memos' items) by catalog charge;
+    "account" rows by account. Dimension ids are plain integers, 0 where a kind has none (or the
+    memo none: no creating user, an item without a catalog charge), so the unique key matches on
+    every database. Amounts are positive sums of the credit; memo_count counts memos ("charge"
+    rows: items).
+    """
+
+    class Kind(models.TextChoices):
+        MEMO = "memo", "By reason, user and source"
+        CHARGE = "charge", "By charge"
+        ACCOUNT = "account", "By account"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    month = models.DateField(help_text="First day of the memo date's month")
+    currency_id = models.CharField(max_length=3)
+    batch = models.CharField(max_length=8, blank=True)
+    reason_code_id = models.BigIntegerField(default=0)
+    created_by_id = models.BigIntegerField(default=0)
+    from_bill_run = models.BooleanField(default=False)
+    charge_id = models.BigIntegerField(default=0)
+    account_id = models.BigIntegerField(default=0)
+    memo_count = models.BigIntegerField(default=0)
+    amount_excl_tax = MoneyField(default=0)
+    amount = MoneyField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "kind",
+                    "month",
+                    "currency_id",
+                    "batch",
+                    "reason_code_id",
+                    "created_by_id",
+                    "from_bill_run",
+                    "charge_id",
+                    "account_id",
+                ],
+                name="credit_insight_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "currency_id", "month"], name="credit_insight_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.month:%Y-%m} {self.currency_id} {self.amount}"

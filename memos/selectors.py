@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 
+from billing import permissions as perms
 from billing.keyset import CappedCount
 from billing.selectors import ListSorts
-from memos.filters import MemoFilterSet
+from memos.filters import APPROVAL_YOURS, MemoFilterSet
 from memos.models import (
     Memo,
     MemoApplication,
@@ -45,7 +47,14 @@ def memo_page() -> QuerySet:
     """One memo with everything its page shows: items, applications (a credit memo's, or the
     credit applied to a debit memo), refunds and history, one query each."""
     return Memo.objects.select_related(
-        "account", "currency", "invoice", "bill_run", "reason_code", "created_by"
+        "account",
+        "currency",
+        "invoice",
+        "bill_run",
+        "reason_code",
+        "created_by",
+        "submitted_by",
+        "approved_by",
     ).prefetch_related(
         Prefetch(
             "items",
@@ -84,7 +93,7 @@ class AttentionItem:
     capped: bool = False
 
 
-def attention_items(*, today: dt.date) -> list[AttentionItem]:
+def attention_items(*, today: dt.date, user=None) -> list[AttentionItem]:
     """What the home page asks an operator to look at.
 
     Each figure is counted through the memo list's own FilterSet with the very filters its link
@@ -112,15 +121,27 @@ def attention_items(*, today: dt.date) -> list[AttentionItem]:
             {"status": MemoStatus.POSTED, "transferred_to_accounting": TransferStatus.NO},
         ),
     ]
+    if user is not None and user.has_perm(perms.APPROVE_MEMOS):
+        # DOMAIN.md 8: only for those who may approve, without what they created or submitted.
+        items.insert(
+            0,
+            (
+                "awaiting_your_approval",
+                "Awaiting your approval",
+                "Review approvals",
+                {"approval": APPROVAL_YOURS},
+            ),
+        )
     list_url = reverse("memos:memo_list")
     cap = settings.APPROXIMATE_COUNT_LIMIT
     counts = {}
+    request = SimpleNamespace(user=user)
     for key, _, _, params in items:
-        filterset = MemoFilterSet(params, queryset=Memo.objects.all())
+        filterset = MemoFilterSet(params, queryset=Memo.objects.all(), request=request)
         if not filterset.is_valid():  # a programming error: the filters above are fixed
             raise ValueError(filterset.errors)
         counts[key] = CappedCount(filterset.qs, cap + 1)
-    # The three counts in one statement: SQL needs a FROM, so they ride on one memo row (with no
+    # The counts in one statement: SQL needs a FROM, so they ride on one memo row (with no
     # memo at all there is no row, and every count is 0).
     row = Memo.objects.order_by().annotate(**counts).values(*counts).first() or {}
     return [

@@ -3,11 +3,13 @@ from django.urls import path
 from billing.converters import DocumentNumberConverter  # noqa: F401  registers <doc:...>
 from memos.views import (
     actions,
+    approvals,
     detail,
     edit,
     export,
     from_charges,
     from_invoice,
+    insight,
     lists,
     settlement,
     transfer,
@@ -30,6 +32,10 @@ urlpatterns = [
     path("memos/<doc:number>/", detail.MemoDetailView.as_view(), name="memo_detail"),
     path("memos/<doc:number>/edit/", edit.MemoEditView.as_view(), name="memo_edit"),
     path("memos/<doc:number>/post/", actions.PostMemoView.as_view(), name="memo_post"),
+    # DOMAIN.md 8: the approval workflow.
+    path("memos/<doc:number>/submit/", approvals.SubmitMemoView.as_view(), name="memo_submit"),
+    path("memos/<doc:number>/approve/", approvals.ApproveMemoView.as_view(), name="memo_approve"),
+    path("memos/<doc:number>/reject/", approvals.RejectMemoView.as_view(), name="memo_reject"),
     path("memos/<doc:number>/unpost/", actions.UnpostMemoView.as_view(), name="memo_unpost"),
     path("memos/<doc:number>/cancel/", actions.CancelMemoView.as_view(), name="memo_cancel"),
     path("memos/<doc:number>/delete/", actions.DeleteMemoView.as_view(), name="memo_delete"),
@@ -67,6 +73,13 @@ urlpatterns = [
         "memos/<doc:number>/write-off/",
         settlement.WriteOffCreditMemoView.as_view(),
         name="memo_write_off",
+    ),
+    # DOMAIN.md 8: the credit insight.
+    path("insights/credit/", insight.CreditInsightView.as_view(), name="credit_insight"),
+    path(
+        "insights/credit/<slug:view>.csv",
+        insight.CreditInsightCsvView.as_view(),
+        name="credit_insight_csv",
     ),
     path(
         "invoices/<doc:number>/memos/new/",

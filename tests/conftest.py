@@ -85,6 +85,11 @@ def billing_admin(db):
 
 
 @pytest.fixture
+def approver(db):
+    return UserFactory(username="approver", roles=[roles.BILLING_APPROVER])
+
+
+@pytest.fixture
 def no_role_user(db):
     return UserFactory(username="norole")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -16,6 +17,7 @@ from billing.models import (
     Account,
     AccountingPeriod,
     AccountingPeriodEvent,
+    ApprovalRule,
     BilledPeriod,
     BillingSettings,
     BillRun,
@@ -37,6 +39,7 @@ from billing.models import (
 from billing.numbering import format_number
 from memos import factories as mf
 from memos.models import (
+    CreditInsight,
     Memo,
     MemoApplication,
     MemoApplicationItem,
@@ -64,6 +67,18 @@ CASES = {
         lambda o: o.prefix,
     ),
     BillingSettings: (BillingSettings.load, None),
+    CreditInsight: (
+        lambda: CreditInsight.objects.create(
+            kind="memo", month=date(2025, 1, 1), currency_id="USD", batch="Batch7", memo_count=1
+        ),
+        lambda o: o.batch,
+    ),
+    ApprovalRule: (
+        lambda: ApprovalRule.objects.create(
+            memo_type="credit", currency=bf.currency("USD"), threshold=Decimal("1000")
+        ),
+        lambda o: o.currency_id,
+    ),
     Account: (bf.AccountFactory, lambda o: o.number),
     Product: (bf.ProductFactory, lambda o: o.sku),
     Charge: (bf.ChargeFactory, lambda o: o.name),
@@ -91,6 +106,7 @@ CASES = {
 
 # Reference data can be added from the admin; documents (and the seeded singletons) cannot.
 ADDABLE = {
+    ApprovalRule,
     Currency,
     AccountingPeriod,
     TaxCode,

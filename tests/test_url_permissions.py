@@ -48,6 +48,10 @@ KWARGS = {
     "memos:memo_detail": lambda o: {"number": o["memo"].number},
     "memos:memo_create_from_invoice": lambda o: {"number": o["invoice"].number},
     "memos:memo_post": lambda o: {"number": o["memo"].number},
+    "memos:memo_submit": lambda o: {"number": o["memo"].number},
+    "memos:credit_insight_csv": lambda o: {"view": "reason"},
+    "memos:memo_approve": lambda o: {"number": o["memo"].number},
+    "memos:memo_reject": lambda o: {"number": o["memo"].number},
     "memos:memo_unpost": lambda o: {"number": o["memo"].number},
     "memos:memo_cancel": lambda o: {"number": o["memo"].number},
     "memos:memo_delete": lambda o: {"number": o["memo"].number},
@@ -350,16 +354,17 @@ def test_every_role_gets_what_its_permissions_allow_everywhere(client, request, 
 # --- the roles of DOMAIN.md section 5 -------------------------------------------------------------
 
 VIEW_PERMISSIONS = [p.VIEW_ACCOUNTS, p.VIEW_INVOICES, p.VIEW_MEMOS, p.VIEW_BILL_RUNS]
-OPERATOR, REVIEWER, VIEWER, ADMIN = (
+OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER = (
     roles.BILLING_OPERATOR,
     roles.ACCOUNTING_REVIEWER,
     roles.BILLING_VIEWER,
     roles.BILLING_ADMIN,
+    roles.BILLING_APPROVER,
 )
 
 # DOMAIN.md section 5, row by row: permissions -> the roles that hold them.
 MATRIX = [
-    (VIEW_PERMISSIONS, {OPERATOR, REVIEWER, VIEWER, ADMIN}),
+    (VIEW_PERMISSIONS, {OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER}),
     ([p.CREATE_MEMO_FROM_INVOICE], {OPERATOR, ADMIN}),
     ([p.CREATE_MEMO_FROM_CHARGES], {OPERATOR, ADMIN}),
     ([p.PROCESS_MEMO], {OPERATOR, ADMIN}),
@@ -371,12 +376,14 @@ MATRIX = [
     ([p.OVERRIDE_TRANSFER], {ADMIN}),
     ([p.MANAGE_BILL_RUNS], {OPERATOR, ADMIN}),
     ([p.CONFIGURE_BILLING], {ADMIN}),
-    ([p.USE_API], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
+    ([p.USE_API], {OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER}),
     # What other systems feed through the API (accounts and subscriptions: the Django admin's).
-    ([p.VIEW_SUBSCRIPTIONS], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
+    ([p.VIEW_SUBSCRIPTIONS], {OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER}),
     ([p.ADD_ACCOUNT, p.CHANGE_ACCOUNT, p.ADD_SUBSCRIPTION, p.CHANGE_SUBSCRIPTION], {ADMIN}),
     ([p.ADD_USAGE], {OPERATOR, ADMIN}),
-    ([p.VIEW_PAYMENTS], {OPERATOR, REVIEWER, VIEWER, ADMIN}),
+    # DOMAIN.md 8.
+    ([p.APPROVE_MEMOS], {APPROVER, ADMIN}),
+    ([p.VIEW_PAYMENTS], {OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER}),
     ([p.MANAGE_PAYMENTS], {OPERATOR, ADMIN}),
 ]
 
@@ -391,7 +398,7 @@ def group_permissions(name: str) -> set[str]:
 
 @pytest.mark.django_db
 def test_role_permissions_match_the_groups_the_migration_made():
-    assert set(roles.ROLE_PERMISSIONS) == {OPERATOR, REVIEWER, VIEWER, ADMIN}
+    assert set(roles.ROLE_PERMISSIONS) == {OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER}
     for role, permissions in roles.ROLE_PERMISSIONS.items():
         assert group_permissions(role) == set(permissions), role
         assert len(permissions) == len(set(permissions)), f"{role} lists a permission twice"
@@ -411,7 +418,7 @@ def test_every_named_permission_exists():
 @pytest.mark.django_db
 @pytest.mark.parametrize(("permissions", "holders"), MATRIX, ids=lambda v: str(v))
 def test_permission_matrix_row(permissions, holders):
-    for role in (OPERATOR, REVIEWER, VIEWER, ADMIN):
+    for role in (OPERATOR, REVIEWER, VIEWER, ADMIN, APPROVER):
         granted = group_permissions(role)
         for permission in permissions:
             assert (permission in granted) == (role in holders), f"{role} / {permission}"

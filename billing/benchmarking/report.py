@@ -49,6 +49,21 @@ GOALS = [
     Goal("list_amount_sort", "memo list, sort by amount", "p50 < 50 ms", p50_below(50), timed),
     Goal("list_number_search", "memo list, number search", "p50 < 50 ms", p50_below(50), timed),
     Goal("home", "home page", "p50 < 50 ms", p50_below(50), timed),
+    # DOMAIN.md 8: every view of the credit insight answers in under 500 ms at 1M memos.
+    Goal("insight_page", "credit insight page (6 views)", "p50 < 500 ms", p50_below(500), timed),
+    Goal(
+        "insight_page_batch",
+        "credit insight page, one batch",
+        "p50 < 500 ms",
+        p50_below(500),
+        timed,
+    ),
+    *[
+        Goal(
+            f"insight_{key}", f"credit insight: {key} (CSV)", "p50 < 500 ms", p50_below(500), timed
+        )
+        for key in ("reason", "user", "charge", "month", "source", "accounts")
+    ],
     Goal(
         "list_queries",
         "queries per list page",

@@ -29,6 +29,7 @@ from billing.benchmarking import statements
 from billing.benchmarking.data import APPLY_ITEMS, APPLY_TARGETS, Documents
 from billing.keyset import encode_cursor
 from billing.models import Invoice
+from memos.insight import VIEWS as INSIGHT_VIEWS
 from memos.models import Memo, MemoType, ReasonCode, ReasonCodeType
 
 PLAN_LINES = 80
@@ -202,6 +203,21 @@ class Pages:
 
     def home(self) -> dict:
         return self.timed(lambda: self.get(reverse("home")))
+
+    def insight(self, today: dt.date) -> dict[str, dict]:
+        """The credit insight (DOMAIN.md 8) over the last 24 months in USD: the whole page (its
+        six views, charts and tables) and each view alone (its CSV), all batches and one."""
+        start = (today.replace(day=1) - dt.timedelta(days=700)).replace(day=1)
+        period = f"start={start:%Y-%m}&end={today:%Y-%m}&currency=USD"
+        page = reverse("memos:credit_insight")
+        figures = {"insight_page": self.timed(lambda: self.get(f"{page}?{period}"))}
+        figures["insight_page_batch"] = self.timed(
+            lambda: self.get(f"{page}?{period}&batch=Batch7")
+        )
+        for key in INSIGHT_VIEWS:
+            url = reverse("memos:credit_insight_csv", args=[key]) + f"?{period}"
+            figures[f"insight_{key}"] = self.timed(lambda url=url: self.get(url))
+        return figures
 
     def create_from_invoice(self, documents: Documents, today: dt.date) -> dict:
         invoice = documents.create_invoice

@@ -21,6 +21,7 @@ from billing.models import (
 )
 from billing.services import ensure_open_period
 from memos.models import Memo, MemoStatus
+from memos.services.approvals import hold_bill_run_credit_memos
 from memos.services.bill_runs import cancel_bill_run_credit_memos, post_bill_run_credit_memos
 
 
@@ -44,6 +45,19 @@ def post_documents(*, bill_run: BillRun, actor) -> BillRun:
         run.save(update_fields=["status", "message"])
         return run
     memo_ids, invoice_ids = _lock_drafts(run)
+    # DOMAIN.md 8: credit memos at or above their approval threshold are held (submitted for
+    # approval), and so are the invoices coupled with them (rules 3 and 4), which post with
+    # their memo once it is approved. Everything else posts now.
+    held = hold_bill_run_credit_memos(bill_run=run, memo_ids=memo_ids, actor=actor)
+    if held:
+        held_set = set(held)
+        memo_ids = [pk for pk in memo_ids if pk not in held_set]
+        waiting = set(
+            Memo.objects.filter(pk__in=held, coupled_invoice__isnull=False).values_list(
+                "coupled_invoice_id", flat=True
+            )
+        )
+        invoice_ids = [pk for pk in invoice_ids if pk not in waiting]
     Invoice.objects.filter(pk__in=invoice_ids, status=InvoiceStatus.DRAFT).update(
         status=InvoiceStatus.POSTED, balance=F("amount"), posted_at=timezone.now()
     )
@@ -51,7 +65,8 @@ def post_documents(*, bill_run: BillRun, actor) -> BillRun:
     post_bill_run_credit_memos(bill_run=run, memo_ids=memo_ids, actor=actor)
     run.status = BillRunStatus.POSTED
     run.message = ""
-    run.save(update_fields=["status", "message"])
+    run.credit_memos_held = len(held)
+    run.save(update_fields=["status", "message", "credit_memos_held"])
     return run
 
 

@@ -37,15 +37,19 @@ class Account(models.Model):
     status = models.CharField(
         max_length=8, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
     )
+    # The database defaults too: bulk loads that name their columns (the benchmark's) need none.
     auto_pay = models.BooleanField(
         "Auto-Pay",
         default=False,
+        db_default=False,
         help_text="Payment runs collect this account's invoices from its default payment method.",
     )
     # What the account's processed payments hold unapplied (DOMAIN.md 6), kept by the payments
     # app's services in the transaction that moves it, so that the balance (DOMAIN.md 1) needs
     # no import of the payments app here: billing sits below payments.
-    unapplied_payment_amount = MoneyField("Unapplied payments", default=0, editable=False)
+    unapplied_payment_amount = MoneyField(
+        "Unapplied payments", default=0, db_default=0, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -69,6 +69,9 @@ class BillRun(models.Model):
     invoices_generated = models.PositiveIntegerField(default=0)
     credit_memos_generated = models.PositiveIntegerField(default=0)
     zero_total_invoices = models.PositiveIntegerField(default=0)
+    # Credit memos at or above their approval threshold, held for approval when the run was
+    # posted (DOMAIN.md 8): they and their coupled invoices stayed Draft.
+    credit_memos_held = models.PositiveIntegerField(default=0, db_default=0)
     # Why the last Post or Cancel did not go through (shown on the run's page until the next try).
     message = models.TextField(blank=True)
     created_by = models.ForeignKey(

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from .fields import PriceField
+from billing.money import validate_money
+
+from .fields import MoneyField, PriceField
 
 
 class Currency(models.Model):
@@ -306,3 +309,54 @@ class BillingSettings(models.Model):
     def load(cls) -> BillingSettings:
         settings, _ = cls.objects.get_or_create(pk=1)
         return settings
+
+
+class ApprovalMemoType(models.TextChoices):
+    """The memo types an approval rule is for (memos.MemoType's values; billing cannot import
+    memos)."""
+
+    CREDIT = "credit", "Credit memo"
+    DEBIT = "debit", "Debit memo"
+
+
+class ApprovalRule(models.Model):
+    """An approval threshold (DOMAIN.md 8), part of the billing settings: a memo of this type
+    and currency whose total is at or above `threshold` is posted only once approved."""
+
+    billing_settings = models.ForeignKey(
+        BillingSettings,
+        on_delete=models.CASCADE,
+        default=1,
+        related_name="approval_rules",
+        editable=False,
+    )
+    memo_type = models.CharField(max_length=8, choices=ApprovalMemoType.choices)
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+")
+    threshold = MoneyField(
+        help_text="Memos with a total at or above this amount need approval before posting"
+    )
+
+    class Meta:
+        ordering = ["memo_type", "currency"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["memo_type", "currency"],
+                name="approval_rule_one_per_type_and_currency",
+                violation_error_message="There is one approval rule per memo type and currency.",
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__gt=0),
+                name="approval_rule_threshold_gt_0",
+                violation_error_message="An approval threshold is greater than zero.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_memo_type_display()} {self.currency_id} at or above {self.threshold}"
+
+    def clean(self) -> None:
+        if self.threshold is not None and self.currency_id:
+            try:
+                validate_money(self.threshold, self.currency, field="Threshold")
+            except ValidationError as exc:
+                raise ValidationError({"threshold": exc.messages}) from exc

@@ -14,6 +14,7 @@ from api.fields import IdField, MoneyField, NumberField, NumberOf
 from billing.money import QUANTITY_COLUMN
 from memos.forms.common import tax_mode, typed_tax
 from memos.models import MemoType, ReasonCode, RefundMethod, TransferStatus
+from memos.services import approvals
 from memos.services.common import REASON_CODE_TYPE
 from memos.services.transfer import BULK_TRANSFER_LIMIT, BULK_TRANSFER_VALUES
 
@@ -110,6 +111,16 @@ class MemoSerializer(MemoSummarySerializer):
     tax_message = serializers.CharField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     updated_at = serializers.DateTimeField()
+    # DOMAIN.md 8: "" (not submitted), "awaiting" or "approved", and who and when.
+    approval_status = serializers.CharField()
+    submitted_by = serializers.CharField(
+        source="submitted_by.username", allow_null=True, default=None
+    )
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    approved_by = serializers.CharField(
+        source="approved_by.username", allow_null=True, default=None
+    )
+    approved_at = serializers.DateTimeField(allow_null=True)
     items = MemoItemSerializer(many=True)
     applications = serializers.SerializerMethodField()
     refunds = RefundSerializer(many=True)
@@ -318,3 +329,16 @@ class BulkTransferOutcomeSerializer(serializers.Serializer):
 
 def later_of_today_and(day: dt.date) -> dt.date:
     return max(timezone.localdate(), day)
+
+
+# --- approvals (DOMAIN.md 8) ----------------------------------------------------------------
+
+
+class ApproveSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=approvals.REASON_MAX_LENGTH
+    )
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=approvals.REASON_MAX_LENGTH)

@@ -23,6 +23,7 @@ from billing.models import Account, Charge, Invoice
 from memos import services
 from memos.api.serializers import (
     ApplySerializer,
+    ApproveSerializer,
     BulkTransferOutcomeSerializer,
     BulkTransferSerializer,
     MemoEditSerializer,
@@ -31,6 +32,7 @@ from memos.api.serializers import (
     MemoSerializer,
     MemoSummarySerializer,
     RefundBodySerializer,
+    RejectSerializer,
     TransferSerializer,
     UnapplySerializer,
     later_of_today_and,
@@ -41,7 +43,7 @@ from memos.filters import MemoFilterSet
 from memos.forms.charges import ChargeRowForm
 from memos.models import Memo, MemoApplication, MemoType, ReasonCode
 from memos.selectors import MEMO_SORTS, memo_page, memo_rows
-from memos.services import idempotency, lifecycle, settlement
+from memos.services import approvals, idempotency, lifecycle, settlement
 from memos.services.transfer import mark_transferred
 
 # --- the resource ----------------------------------------------------------------------------
@@ -167,8 +169,8 @@ class MemoViewSet(ResourceViewSet):
                 raise IdempotencyKeyReused() from exc
             raise
 
-    def run(self, service, number: str) -> Response:
-        self.act(service, memo=self.get_object())
+    def run(self, service, number: str, **kwargs) -> Response:
+        self.act(service, memo=self.get_object(), **kwargs)
         return self.answer(number)
 
     @post_action(path="post", responses=MemoSerializer, summary="Post a draft memo")
@@ -182,6 +184,36 @@ class MemoViewSet(ResourceViewSet):
     @post_action(path="cancel", responses=MemoSerializer, summary="Cancel a draft memo")
     def cancel_memo(self, request, number: str):
         return self.run(lifecycle.cancel_memo, number)
+
+    # --- approvals (DOMAIN.md 8): the creator and the submitter are refused (403) ------------
+
+    @post_action(path="submit", responses=MemoSerializer, summary="Submit a memo for approval")
+    def submit_memo(self, request, number: str):
+        return self.run(approvals.submit_memo_for_approval, number)
+
+    @post_action(
+        path="approve",
+        request=ApproveSerializer,
+        responses=MemoSerializer,
+        summary="Approve a memo awaiting approval (posts it)",
+    )
+    def approve_memo(self, request, number: str):
+        body = ApproveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self.run(
+            approvals.approve_memo, number, comment=body.validated_data.get("comment", "")
+        )
+
+    @post_action(
+        path="reject",
+        request=RejectSerializer,
+        responses=MemoSerializer,
+        summary="Reject a memo awaiting approval (back to Draft)",
+    )
+    def reject_memo(self, request, number: str):
+        body = RejectSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self.run(approvals.reject_memo, number, reason=body.validated_data["reason"])
 
     @extend_schema(responses={204: None, **ACTION_ERRORS})
     @idempotent

@@ -35,6 +35,9 @@ def seed_reason_codes(apps, schema_editor):
             )
 
 
+GRANTED_LATER = {"api.use_api", "memos.approve_memo"}
+
+
 def create_roles(apps, schema_editor):
     from billing.roles import ROLE_PERMISSIONS
 
@@ -54,9 +57,9 @@ def create_roles(apps, schema_editor):
             permission = Permission.objects.filter(
                 content_type__app_label=app_label, codename=codename
             ).first()
-            if permission is None and app_label in ("api", "payments"):
-                # The API and payments apps' permissions are granted by their own migrations
-                # (api 0002, payments 0002), which may run after this one.
+            if permission is None and (name in GRANTED_LATER or app_label == "payments"):
+                # Permissions that later migrations add and grant (api 0002, memos 0012,
+                # payments 0002): the model state here does not have them yet.
                 continue
             if permission is None:
                 raise LookupError(name)

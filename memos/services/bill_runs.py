@@ -23,6 +23,7 @@ from memos.models import (
     ReasonCodeType,
 )
 from memos.services.common import resolve_reason_code
+from memos.services.insight import record_credit
 
 # The seeded credit memo reason code for credits a bill run generates (DOMAIN.md 2.8).
 BILL_RUN_REASON = "Negative Periodic Charges"
@@ -158,6 +159,9 @@ def post_bill_run_credit_memos(*, bill_run: BillRun, memo_ids: list[int], actor)
     )
     _record_all(memo_ids, MemoEvent.Kind.POSTED, actor, f"Posted with bill run {bill_run.number}",
                 "Draft", "Posted")  # fmt: skip
+    # The insight's sums (memos.services.insight): the memos this post stamped, by the run and
+    # the instant rather than a list of ids, which could be longer than a statement takes.
+    record_credit(Memo.objects.filter(bill_run=bill_run, posted_at=now), sign=1)
     return len(memo_ids)
 
 

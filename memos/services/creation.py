@@ -50,6 +50,7 @@ from memos.models import (
     TaxStatus,
 )
 from memos.services import engine_tax, idempotency
+from memos.services.approval_rules import withdraw_submission
 from memos.services.availability import available_on, check_available_to_credit, requested_of
 from memos.services.common import record_event, resolve_reason_code
 from memos.services.pricing import (
@@ -836,4 +837,6 @@ def recalculate_tax(*, memo: Memo, actor) -> Memo:
             "tax_status": locked.get_tax_status_display(),
         },
     )
+    # DOMAIN.md 8: recalculating is an edit (the total may move): it withdraws a submission.
+    withdraw_submission(locked, actor=actor, why="tax recalculated")
     return locked

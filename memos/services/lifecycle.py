@@ -32,8 +32,14 @@ from memos.models import (
     TaxStatus,
     TransferStatus,
 )
+from memos.services.approval_rules import (
+    approval_refusal,
+    clear_approval,
+    withdraw_submission,
+)
 from memos.services.availability import check_available_to_credit, requested_of
 from memos.services.common import record_event, resolve_reason_code
+from memos.services.insight import record_credit
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +80,11 @@ def post_memo(*, memo: Memo, actor) -> Memo:
             "recalculate tax before posting.",
             code="tax_error",
         )
+    # DOMAIN.md 8: at or above its threshold a memo posts only once approved, whoever asks
+    # (the memo page, Save and post, the API, the admin, a coupled invoice's post).
+    refusal = approval_refusal(locked)
+    if refusal:
+        raise ValidationError(refusal, code="needs_approval")
     ensure_open_period(locked.memo_date, field="Memo Date")
     invoice = None
     if locked.memo_type == MemoType.CREDIT and locked.source == MemoSource.INVOICE:
@@ -88,6 +99,8 @@ def post_memo(*, memo: Memo, actor) -> Memo:
     if locked.memo_type == MemoType.DEBIT:
         locked.balance = locked.amount
     locked.save(update_fields=["status", "posted_at", "balance", "updated_at"])
+    if locked.memo_type == MemoType.CREDIT:
+        record_credit(Memo.objects.filter(pk=locked.pk), sign=1)
     record_event(
         locked,
         MemoEvent.Kind.POSTED,
@@ -174,9 +187,24 @@ def unpost_memo(*, memo: Memo, actor) -> Memo:
     refusal = unpost_refusal(locked)
     if refusal is not None:
         raise refusal
+    if locked.memo_type == MemoType.CREDIT:
+        record_credit(Memo.objects.filter(pk=locked.pk), sign=-1)
     locked.status = MemoStatus.DRAFT
     locked.posted_at = None
-    locked.save(update_fields=["status", "posted_at", "updated_at"])
+    # An approval was for one post: posted again, the memo is approved again.
+    clear_approval(locked)
+    locked.save(
+        update_fields=[
+            "status",
+            "posted_at",
+            "updated_at",
+            "approval_status",
+            "submitted_by",
+            "submitted_at",
+            "approved_by",
+            "approved_at",
+        ]
+    )
     record_event(
         locked,
         MemoEvent.Kind.UNPOSTED,
@@ -382,7 +410,18 @@ def update_memo_header(
             raise ValidationError({field: f"{label} cannot change once the memo is fully settled."})
         change(field, value, label)
     if after:
+        recount = (
+            "Reason Code" in after
+            and locked.memo_type == MemoType.CREDIT
+            and locked.status == MemoStatus.POSTED
+        )
+        if recount:
+            # The insight's sums by reason code move with the code (memos.services.insight):
+            # out under the old one (still in the row), in under the new one once saved.
+            record_credit(Memo.objects.filter(pk=locked.pk), sign=-1)
         locked.save()
+        if recount:
+            record_credit(Memo.objects.filter(pk=locked.pk), sign=1)
         record_event(
             locked,
             MemoEvent.Kind.UPDATED,
@@ -391,6 +430,8 @@ def update_memo_header(
             before=before,
             after=after,
         )
+        # DOMAIN.md 8: any edit to a submitted memo withdraws the submission.
+        withdraw_submission(locked, actor=actor, why="edited " + ", ".join(after))
     return locked
 
 

@@ -20,8 +20,10 @@ from billing.models import Account
 from billing.money import ZERO, minor_unit
 from memos import services
 from memos.forms import AccountChoiceForm, MemoHeaderForm
-from memos.models import MemoStatus, MemoType, TaxStatus
+from memos.models import ApprovalStatus, MemoStatus, MemoType, TaxStatus
 from memos.services import lifecycle
+from memos.services.approval_rules import needs_approval
+from memos.services.approvals import submit_memo_for_approval
 
 ACCOUNT_SEARCH_LIMIT = 20
 
@@ -102,6 +104,23 @@ def post_created(request, memo) -> HttpResponse:
     label = f"{memo.get_memo_type_display()} {memo.number}"
     if memo.status == MemoStatus.POSTED:  # the same form sent again after it was posted
         messages.info(request, f"{label} was already created and posted from this form.")
+    elif memo.approval_status == ApprovalStatus.AWAITING:  # sent again after it was submitted
+        messages.info(request, f"{label} was already created and submitted for approval.")
+    elif needs_approval(memo):
+        # DOMAIN.md 8: at or above the threshold, "Save and post" submits for approval.
+        try:
+            submit_memo_for_approval(memo=memo, actor=request.user)
+        except ValidationError as exc:
+            messages.warning(
+                request,
+                f"{label} was saved as a draft but not submitted: {' '.join(exc.messages)}",
+            )
+        else:
+            messages.success(
+                request,
+                f"{label} was created and submitted for approval: it is posted once an "
+                "approver approves it.",
+            )
     else:
         try:
             lifecycle.post_memo(memo=memo, actor=request.user)

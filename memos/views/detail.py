@@ -6,11 +6,15 @@ from django.views.generic import DetailView
 
 from billing import permissions as perms
 from billing.permissions import PermissionMixin
+from memos.forms.approvals import ApproveMemoForm, RejectMemoForm
 from memos.models import (
+    ApprovalStatus,
     Memo,
     MemoStatus,
 )
 from memos.selectors import memo_page
+from memos.services.approval_rules import approval_threshold, needs_approval
+from memos.services.approvals import approver_refusal
 from memos.services.lifecycle import unpost_refusal
 
 
@@ -27,6 +31,12 @@ class MemoDetailView(PermissionMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["actions"] = memo_actions(self.object, self.request.user)
+        if context["actions"]["approve"]:
+            context["approve_form"] = ApproveMemoForm()
+            context["reject_form"] = RejectMemoForm()
+        memo = self.object
+        if memo.status == MemoStatus.DRAFT and memo.approval_status:
+            context["approval_threshold"] = approval_threshold(memo.memo_type, memo.currency_id)
         return context
 
 
@@ -41,6 +51,16 @@ def memo_actions(memo: Memo, user) -> dict[str, bool | str]:
     open_credit = posted and memo.is_credit and memo.unapplied_amount > 0
     untouched = open_credit and not memo.applied_amount and not memo.refund_amount
     may_reverse = untouched and not memo.reversed and user.has_perm(perms.REVERSE_CREDIT_MEMO)
+    # DOMAIN.md 8: at or above the threshold, Post becomes "Submit for approval"; a memo awaiting
+    # approval shows Approve and Reject to those who may (never its creator or submitter).
+    awaiting = draft and memo.approval_status == ApprovalStatus.AWAITING
+    approval_needed = draft and not awaiting and memo.approval_status != ApprovalStatus.APPROVED
+    approval_needed = approval_needed and needs_approval(memo)
+    approval_refused = ""
+    may_decide = False
+    if awaiting and user.has_perm(perms.APPROVE_MEMOS):
+        approval_refused = approver_refusal(memo, user) or ""
+        may_decide = not approval_refused
     unpost_refused = ""
     if posted and may_process:
         refusal = unpost_refusal(memo)
@@ -51,7 +71,11 @@ def memo_actions(memo: Memo, user) -> dict[str, bool | str]:
         "unapply": posted and memo.is_credit and user.has_perm(perms.SETTLE_CREDIT_MEMO),
         "reverse": may_reverse,
         "write_off": may_reverse,
-        "post": draft and may_process,
+        "post": draft and may_process and not approval_needed and not awaiting,
+        "submit": approval_needed and may_process,
+        "approve": may_decide,
+        "reject": may_decide,
+        "approval_refused": approval_refused,
         "recalculate_tax": draft and may_process and memo.tax_auto_calculation,
         "cancel": draft and may_process,
         "unpost": posted and may_process and not unpost_refused,

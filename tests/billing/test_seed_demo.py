@@ -196,6 +196,7 @@ class SeededDataTests(TestCase):
             ("operator", roles.BILLING_OPERATOR),
             ("reviewer", roles.ACCOUNTING_REVIEWER),
             ("viewer", roles.BILLING_VIEWER),
+            ("approver", roles.BILLING_APPROVER),
         ]:
             user = authenticate(
                 RequestFactory().post("/login/"), username=username, password=README_PASSWORD
@@ -206,7 +207,7 @@ class SeededDataTests(TestCase):
             assert user.is_superuser == user.is_staff == (username == "admin")
 
     def test_the_output_says_the_demo_users_were_created(self):
-        assert "Created the demo users admin, operator, reviewer, viewer" in self.output
+        assert "Created the demo users admin, operator, reviewer, viewer, approver" in self.output
         assert "'memodesk-demo'" in self.output
 
     def test_if_empty_on_a_seeded_database_creates_nothing(self):

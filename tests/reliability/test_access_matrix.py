@@ -63,6 +63,11 @@ ACCESS: dict[str, str] = {
     "memos:memo_export": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
     "memos:memo_bulk_transfer": "405 403 405 403 login | 302 403 302 403 login | 405 403 405 403 hx-login | 200 403 200 403 hx-login",  # noqa: E501
     "memos:memo_detail": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "memos:memo_submit": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    "memos:memo_approve": "405 403 403 403 login | 302 403 403 403 login | 405 403 403 403 hx-login | hx 403 403 403 hx-login",  # noqa: E501
+    "memos:memo_reject": "405 403 403 403 login | 302 403 403 403 login | 405 403 403 403 hx-login | hx 403 403 403 hx-login",  # noqa: E501
+    "memos:credit_insight": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
+    "memos:credit_insight_csv": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
     "memos:memo_edit": "200 200 403 403 login | 200 302 403 403 login | 200 200 403 403 hx-login | 200 hx 403 403 hx-login",  # noqa: E501
     "memos:memo_post": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
     "memos:memo_unpost": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501

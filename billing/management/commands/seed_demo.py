@@ -88,6 +88,7 @@ from memos.models import (
     TransferStatus,
 )
 from memos.models import ReasonCodeType as RCT
+from memos.services.insight import rebuild_credit_insight
 
 SEED = "memodesk"
 ANCHOR = dt.date(2026, 11, 1)  # the demo's "today": billed up to here, memos dated before it
@@ -207,6 +208,7 @@ DEMO_USERS = {
     "operator": ("Oscar", "Martinez", [roles.BILLING_OPERATOR], False),
     "reviewer": ("Rita", "Chen", [roles.ACCOUNTING_REVIEWER], False),
     "viewer": ("Victor", "Novak", [roles.BILLING_VIEWER], False),
+    "approver": ("Ada", "Quinn", [roles.BILLING_APPROVER], False),
 }
 
 
@@ -250,6 +252,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         with transaction.atomic():
             seed_all(demo_users=demo_users)
+            # Posted demo memos are written directly: the credit insight's sums from them.
+            rebuild_credit_insight()
         self.stdout.write(summary())
         if demo_users:
             self.stdout.write(
