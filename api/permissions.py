@@ -82,6 +82,11 @@ ACTION_PERMISSIONS: dict[tuple[str, str], str] = {
     ("payment_runs", "retrieve"): p.VIEW_PAYMENTS,
     ("payment_runs", "create"): p.MANAGE_PAYMENTS,
     ("payment_runs", "retry"): p.MANAGE_PAYMENTS,
+    ("payment_methods", "list"): p.VIEW_PAYMENTS,
+    ("payment_methods", "create"): p.MANAGE_PAYMENTS,
+    ("payment_methods", "make_default"): p.MANAGE_PAYMENTS,
+    ("payment_methods", "remove"): p.MANAGE_PAYMENTS,
+    ("auto_pay", "auto_pay"): p.MANAGE_PAYMENTS,
 }
 
 

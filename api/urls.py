@@ -14,7 +14,7 @@ from billing.api import (
     UsageViewSet,
 )
 from memos.api import CreditInsightApiView, MemoViewSet
-from payments.api import PaymentRunViewSet, PaymentViewSet
+from payments.api import AutoPayViewSet, PaymentMethodViewSet, PaymentRunViewSet, PaymentViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("accounts", AccountViewSet, basename="account")
@@ -26,6 +26,13 @@ router.register("usage", UsageViewSet, basename="usage")
 router.register("bill-runs", BillRunViewSet, basename="bill_run")
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("payment-runs", PaymentRunViewSet, basename="payment-run")
+router.register(
+    r"accounts/(?P<account_number>[^/]+)/payment-methods",
+    PaymentMethodViewSet,
+    basename="payment-method",
+)
+# Only its detail action: /accounts/<number>/auto-pay/ (the account itself is billing's).
+router.register("accounts", AutoPayViewSet, basename="account-auto-pay")
 
 app_name = "api"
 urlpatterns = [

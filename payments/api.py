@@ -1,6 +1,8 @@
 """The payments resources of the REST API (/api/v1/payments/, /api/v1/payment-runs/): the lists
 with the UI's filters and sorts, one payment or run, recording a payment (optionally applied at
-once), applying, unapplying and canceling one, starting a payment run and retrying its failures.
+once), applying, unapplying and canceling one, starting a payment run and retrying its failures;
+an account's payment methods (/api/v1/accounts/<number>/payment-methods/: list, add, make default,
+remove) and its Auto-Pay (/api/v1/accounts/<number>/auto-pay/).
 Every write calls the service the UI calls; POSTs honour Idempotency-Key (api.idempotency)."""
 
 from __future__ import annotations
@@ -10,21 +12,33 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from api.base import ApiViewSet
+from api.base import ActionViewSet, ApiViewSet, post_action
 from api.errors import conflict
 from api.fields import MoneyField, NumberField, NumberOf
 from api.filters import UiFilterBackend
 from api.idempotency import idempotent
 from api.pagination import KeysetPagination, SortedList
-from api.schema import ACTION_ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
+from api.schema import ACTION_ERRORS, ERRORS, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS
 from billing.models import Account, Invoice
 from memos.models import Memo, MemoType
 from memos.services.settlement import ApplicationTarget
-from payments.models import EXTERNAL_PAYMENT_TYPES, PaymentApplication, PaymentRunScope
+from payments.models import (
+    EXTERNAL_PAYMENT_TYPES,
+    PaymentApplication,
+    PaymentMethod,
+    PaymentMethodType,
+    PaymentRunScope,
+)
 from payments.runs import services as run_services
+from payments.services.methods import (
+    add_payment_method,
+    make_default_payment_method,
+    remove_payment_method,
+    set_auto_pay,
+)
 from payments.services.settlement import (
     apply_payment,
     cancel_payment,
@@ -317,3 +331,142 @@ class PaymentRunViewSet(SortedList, ApiViewSet):
         except DjangoValidationError as exc:
             raise conflict(exc) from exc
         return Response(PaymentRunSerializer(retry).data, status=status.HTTP_201_CREATED)
+
+
+# --- an account's payment methods and Auto-Pay -------------------------------------------------
+class PaymentMethodSerializer(serializers.Serializer):
+    """A payment method as pages show it: never its gateway token."""
+
+    id = serializers.IntegerField(help_text="What make-default and remove name.")
+    account = NumberOf()
+    method_type = serializers.CharField()
+    label = serializers.CharField()
+    is_default = serializers.BooleanField()
+    active = serializers.BooleanField(help_text="False once removed.")
+    created_at = serializers.DateTimeField()
+
+
+class AddPaymentMethodSerializer(serializers.Serializer):
+    method_type = serializers.ChoiceField(choices=PaymentMethodType.choices)
+    label = serializers.CharField(max_length=100, help_text="e.g. Visa ending 4242")
+    gateway_token = serializers.CharField(
+        max_length=255, write_only=True, help_text="Write-only: never answered back."
+    )
+    make_default = serializers.BooleanField(
+        default=False, help_text="The account's first method is its default anyway."
+    )
+
+
+class AutoPaySerializer(serializers.Serializer):
+    auto_pay = serializers.BooleanField()
+
+
+class AutoPayStateSerializer(serializers.Serializer):
+    account = serializers.CharField(source="number")
+    auto_pay = serializers.BooleanField()
+    default_payment_method = serializers.SerializerMethodField()
+
+    def get_default_payment_method(self, account) -> str | None:
+        method = PaymentMethod.objects.filter(account=account, is_default=True).first()
+        return method.label if method else None
+
+
+class AccountScopedMixin:
+    """Routed under /api/v1/accounts/<account_number>/: the account, or the API's 404."""
+
+    def account(self) -> Account:
+        number = self.kwargs["account_number"]
+        if len(number) > self.max_lookup_length or "\x00" in number:
+            raise NotFound()
+        return get_object_or_404(Account.objects.select_related("currency"), number=number)
+
+
+class PaymentMethodViewSet(AccountScopedMixin, SortedList, ActionViewSet):
+    """/api/v1/accounts/<account_number>/payment-methods/: the account's methods, removed ones
+    included (active false), oldest first."""
+
+    resource = "payment_methods"
+    lookup_field = "pk"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = r"[0-9]{1,18}"
+    pagination_class = KeysetPagination
+    sort_fields = {"id": "Id"}
+    default_sort = "id"
+    serializer_class = PaymentMethodSerializer
+
+    def get_queryset(self):
+        return PaymentMethod.objects.filter(account=self.account()).select_related("account")
+
+    def method(self) -> PaymentMethod:
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["id"])
+
+    def answer_method(self, method: PaymentMethod, status_code=status.HTTP_200_OK) -> Response:
+        fresh = PaymentMethod.objects.select_related("account").get(pk=method.pk)
+        return Response(PaymentMethodSerializer(fresh).data, status=status_code)
+
+    @extend_schema(responses={200: PaymentMethodSerializer(many=True), **LIST_ERRORS, 404: ERRORS})
+    def list(self, request, account_number: str):
+        rows = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(PaymentMethodSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request=AddPaymentMethodSerializer,
+        responses={201: PaymentMethodSerializer, **ACTION_ERRORS},
+        summary="Add a payment method to the account",
+    )
+    @idempotent
+    def create(self, request, account_number: str):
+        account = self.account()
+        body = AddPaymentMethodSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        method = self.act(
+            add_payment_method, takes_input=True, account=account, **body.validated_data
+        )
+        return self.answer_method(method, status.HTTP_201_CREATED)
+
+    @post_action(
+        path="default",
+        name="default",
+        responses=PaymentMethodSerializer,
+        summary="Make the payment method the account's default",
+    )
+    def make_default(self, request, account_number: str, id: str):
+        method = self.method()
+        self.act(make_default_payment_method, payment_method=method)
+        return self.answer_method(method)
+
+    @post_action(
+        path="remove",
+        name="remove",
+        responses=PaymentMethodSerializer,
+        summary="Remove (deactivate) the payment method",
+    )
+    def remove(self, request, account_number: str, id: str):
+        method = self.method()
+        self.act(remove_payment_method, payment_method=method)
+        return self.answer_method(method)
+
+
+class AutoPayViewSet(ActionViewSet):
+    """/api/v1/accounts/<number>/auto-pay/: set the account's Auto-Pay (billing's PATCH of an
+    account cannot: turning it on needs a payment method, which billing does not know of)."""
+
+    resource = "auto_pay"
+
+    def get_queryset(self):
+        return Account.objects.select_related("currency")
+
+    @post_action(
+        path="auto-pay",
+        name="auto-pay",
+        request=AutoPaySerializer,
+        responses=AutoPayStateSerializer,
+        summary="Turn the account's Auto-Pay on or off: with it on, payment runs charge the "
+        "account's invoices to its default electronic payment method",
+    )
+    def auto_pay(self, request, number: str):
+        account = get_object_or_404(self.get_queryset(), number=number)
+        body = AutoPaySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        account = self.act(set_auto_pay, takes_input=True, account=account, **body.validated_data)
+        return Response(AutoPayStateSerializer(account).data)

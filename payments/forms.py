@@ -9,7 +9,12 @@ from django.utils import timezone
 from billing.filters import DateInput
 from billing.models import Account, Invoice, InvoiceStatus, batch_choices
 from memos.models import Memo, MemoStatus, MemoType
-from payments.models import EXTERNAL_PAYMENT_TYPES, PaymentRun, PaymentRunScope
+from payments.models import (
+    EXTERNAL_PAYMENT_TYPES,
+    PaymentMethodType,
+    PaymentRun,
+    PaymentRunScope,
+)
 
 SCOPE_CHOICES = [
     (value, label) for value, label in PaymentRunScope.choices if value != PaymentRunScope.RETRY
@@ -189,3 +194,26 @@ class ApplyPaymentForm(ServiceErrorsMixin, forms.Form):
         if document is None:
             raise ValidationError(f"{number} is not an invoice or debit memo of this account.")
         return document
+
+
+class PaymentMethodForm(ServiceErrorsMixin, forms.Form):
+    """Add a payment method to an account. The gateway token is write-only: never rendered back,
+    not even after an error."""
+
+    method_type = forms.ChoiceField(label="Type", choices=PaymentMethodType.choices)
+    label = forms.CharField(
+        label="Display label",
+        max_length=100,
+        help_text="What pages show, e.g. Visa ending 4242.",
+    )
+    gateway_token = forms.CharField(
+        label="Gateway token",
+        max_length=255,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="From the payment gateway. It is stored for charging and never shown again.",
+    )
+    make_default = forms.BooleanField(label="Make it the default", required=False)
+
+
+class AutoPayForm(forms.Form):
+    auto_pay = forms.BooleanField(label="Auto-Pay", required=False)

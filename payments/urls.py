@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from payments.views import payments, runs
+from payments.views import methods, payments, runs
 
 app_name = "payments"
 
@@ -27,6 +27,22 @@ urlpatterns = [
         payments.PaymentUnapplyView.as_view(),
         name="payment_unapply",
     ),
+    path(
+        "accounts/<doc:number>/payment-methods/new/",
+        methods.PaymentMethodAddView.as_view(),
+        name="payment_method_new",
+    ),
+    path(
+        "accounts/<doc:number>/payment-methods/<int:method_id>/default/",
+        methods.PaymentMethodDefaultView.as_view(),
+        name="payment_method_default",
+    ),
+    path(
+        "accounts/<doc:number>/payment-methods/<int:method_id>/remove/",
+        methods.PaymentMethodRemoveView.as_view(),
+        name="payment_method_remove",
+    ),
+    path("accounts/<doc:number>/auto-pay/", methods.AccountAutoPayView.as_view(), name="auto_pay"),
     path("payment-runs/", runs.PaymentRunListView.as_view(), name="payment_run_list"),
     path("payment-runs/new/", runs.PaymentRunCreateView.as_view(), name="payment_run_new"),
     path(

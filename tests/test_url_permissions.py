@@ -83,14 +83,26 @@ KWARGS = {
     "memos:memo_pdf": lambda o: {"number": o["memo"].number},
     "memos:memo_email": lambda o: {"number": o["memo"].number},
     "memos:memo_email_retry": lambda o: {"number": o["memo"].number, "email_id": 1},
+    "payments:payment_method_new": lambda o: {"number": o["payment_method"].account.number},
+    "payments:payment_method_default": lambda o: {
+        "number": o["payment_method"].account.number,
+        "method_id": o["payment_method"].pk,
+    },
+    "payments:payment_method_remove": lambda o: {
+        "number": o["payment_method"].account.number,
+        "method_id": o["payment_method"].pk,
+    },
+    "payments:auto_pay": lambda o: {"number": o["payment_method"].account.number},
 }
 
 
 def payment_objects(account) -> dict:
-    """A processed payment applied to an invoice of `account`, and a completed payment run."""
+    """A processed payment applied to an invoice of `account`, a completed payment run, and two
+    payment methods (the second, not the default, is the one the method URLs name)."""
     from billing.numbering import next_number
     from memos.services.settlement import ApplicationTarget
     from payments.models import PaymentRun, PaymentRunStatus
+    from payments.services.methods import add_payment_method
     from payments.services.settlement import record_payment
     from tests.payments.helpers import invoice as invoice_with_items
 
@@ -109,10 +121,17 @@ def payment_objects(account) -> dict:
         target_date=invoice.invoice_date,
         status=PaymentRunStatus.COMPLETED,
     )
+    add_payment_method(
+        account=account, method_type="credit_card", label="Visa ending 4242", gateway_token="t1"
+    )
+    method = add_payment_method(
+        account=account, method_type="ach", label="Checking ending 6789", gateway_token="t2"
+    )
     return {
         "payment": payment,
         "payment_application": payment.applications.get(),
         "payment_run": run,
+        "payment_method": method,
     }
 
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.busy import retry_when_busy
-from billing.models import Account, NumberSeries
+from billing.models import Account, NumberSeries, batch_choices
 from billing.numbering import next_number
 from payments import tasks
 from payments.models import PaymentRun, PaymentRunScope, PaymentRunStatus
@@ -40,6 +40,8 @@ def create_payment_run(
         errors["account"] = "Choose the account."
     if scope == PaymentRunScope.BATCH and not batch and not bill_cycle_day:
         errors["batch"] = "Choose a batch, a bill cycle day, or both."
+    if batch and batch not in dict(batch_choices()):
+        errors["batch"] = "Choose one of Batch1 to Batch50."
     if bill_cycle_day is not None and not 1 <= bill_cycle_day <= 31:
         errors["bill_cycle_day"] = "A bill cycle day is 1 to 31."
     if scope == PaymentRunScope.RETRY and (retry_of is None or not retry_of.errors.exists()):

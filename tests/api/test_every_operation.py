@@ -29,9 +29,9 @@ def operations() -> list[tuple[str, str]]:
 
 def test_the_schema_has_every_operation():
     # 38 of issue 12; submit, approve, reject and the credit insight (issue 15); payments (6)
-    # and payment runs (4) (issue 13); the customer documents' 4 per invoice and memo (pdf,
-    # email, emails, retry) (issue 14).
-    assert len(operations()) == 60
+    # and payment runs (4) (issue 13); an account's payment methods (4) and Auto-Pay (1); the
+    # customer documents' 4 per invoice and memo (pdf, email, emails, retry) (issue 14).
+    assert len(operations()) == 65
 
 
 @pytest.mark.parametrize("who", ["anonymous", "revoked", "no role"])

@@ -117,3 +117,14 @@ def test_apply_and_unapply_through_the_api(operator):
         format="json",
     )
     assert unknown.status_code == 400
+
+
+def test_a_payment_run_with_an_unknown_batch_is_a_400(operator):
+    # Was a 500 (the batch column's constraint), found by the schemathesis run.
+    answer = token_client(operator).post(
+        "/api/v1/payment-runs/",
+        {"target_date": TARGET.isoformat(), "scope": "batch", "batch": "payment_date"},
+        format="json",
+    )
+    assert answer.status_code == 400 and "batch" in answer.json()["errors"]
+    assert PaymentRun.objects.count() == 0

@@ -104,6 +104,12 @@ ACCESS: dict[str, str] = {
     "payments:payment_run_detail": "200 200 200 200 login | 405 405 405 405 login | 200 200 200 200 hx-login | 405 405 405 405 hx-login",  # noqa: E501
     "payments:payment_run_new": "200 200 403 403 login | 200 200 403 403 login | 200 200 403 403 hx-login | 200 200 403 403 hx-login",  # noqa: E501
     "payments:payment_run_cancel": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    # Payment methods of the account: the second (not the default) is made default and removed;
+    # a POST to auto-pay without fields turns it off (it is off already).
+    "payments:payment_method_new": "200 200 403 403 login | 200 200 403 403 login | 200 200 403 403 hx-login | 200 200 403 403 hx-login",  # noqa: E501
+    "payments:payment_method_default": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    "payments:payment_method_remove": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
+    "payments:auto_pay": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
     "payments:payment_run_retry": "405 405 403 403 login | 302 302 403 403 login | 405 405 403 403 hx-login | hx hx 403 403 hx-login",  # noqa: E501
 }
 # fmt: on
