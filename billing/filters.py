@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists
 from django.forms.models import ModelChoiceIterator
 
+from billing.keyset import MAX_PK
 from billing.models import (
     Account,
     AccountStatus,
@@ -18,6 +19,19 @@ from billing.models import (
     Invoice,
     InvoiceStatus,
 )
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A database id typed in the query (a link's filter): a whole number from 1 to the largest
+    bigint, else an error beside the filter. NumberFilter's decimal field would pass "1.5",
+    "1e3" or thirty digits to the database (the last overflows SQLite's driver: a 500)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_PK)
+        super().__init__(*args, **kwargs)
 
 
 class DateInput(forms.DateInput):

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 
 from billing.filters import (
+    IdFilter,
     ModelChoiceOnceField,
     ModelChoiceOnceFilter,
     date_range,
@@ -175,12 +176,10 @@ class MemoFilterSet(django_filters.FilterSet):
         choices=Account._meta.get_field("batch").choices,
         empty_label="Any batch",
     )
-    created_by = django_filters.NumberFilter(
+    created_by = IdFilter(
         label="Created by (user id)", field_name="created_by_id", widget=forms.HiddenInput()
     )
-    charge = django_filters.NumberFilter(
-        label="Charge", method="filter_charge", widget=forms.HiddenInput()
-    )
+    charge = IdFilter(label="Charge", method="filter_charge", widget=forms.HiddenInput())
     from_bill_run = django_filters.BooleanFilter(
         label="From a bill run", method="filter_from_bill_run"
     )
