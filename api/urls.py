@@ -40,5 +40,7 @@ urlpatterns = [
     path("docs/", DocsView.as_view(), name="docs"),
     path("insights/credit/", CreditInsightApiView.as_view(), name="credit_insight"),
     path("", include(router.urls)),
-    re_path(r"^.*$", not_found, name="not_found"),
+    # Any other path, line breaks included (`.` alone stops at one, and Django's HTML 404 would
+    # answer).
+    re_path(r"^[\s\S]*$", not_found, name="not_found"),
 ]

@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from billing import permissions as perms
 from billing.documents.context import render_document_pdf
 from billing.documents.emails import email_document, email_refusal, retry_document_email
+from billing.documents.pdf import PdfUnavailable
 from billing.models import DocumentEmail, Invoice
 from billing.money import money_label
 from billing.permissions import PermissionMixin
@@ -61,7 +62,13 @@ class DocumentPdfView(DocumentViewMixin, View):
     http_method_names = ["get", "head"]
 
     def get(self, request, number: str) -> HttpResponse:
-        return pdf_response(self.get_document(number))
+        document = self.get_document(number)
+        try:
+            return pdf_response(document)
+        except PdfUnavailable as exc:
+            # Back to the document, saying what the server lacks, rather than a server error.
+            messages.error(request, str(exc))
+            return go_to(request, document.get_absolute_url())
 
 
 class DocumentEmailView(DocumentViewMixin, View):

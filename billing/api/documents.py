@@ -7,15 +7,16 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import renderers, serializers
+from rest_framework import exceptions, renderers, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.base import post_action
 from api.fields import NumberOf
-from api.schema import READ_ERRORS
+from api.schema import ERRORS, READ_ERRORS
 from billing.document_views import pdf_response
 from billing.documents.emails import email_document, retry_document_email
+from billing.documents.pdf import PdfUnavailable
 from billing.models import DocumentEmail, Invoice
 
 
@@ -47,9 +48,17 @@ class PdfRenderer(renderers.BaseRenderer):
 
 PDF_RESPONSES = {
     (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF."),
-    # Errors are JSON here too (api.base).
-    **{(code, "application/json"): response for code, response in READ_ERRORS.items()},
+    # Errors are JSON here too (api.base); 503: this server cannot make PDFs (no Pango).
+    **{
+        (code, "application/json"): response
+        for code, response in {**READ_ERRORS, 503: ERRORS}.items()
+    },
 }
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = 503
+    default_code = "unavailable"
 
 
 # pdf, email, emails and retry_email for a ResourceViewSet whose get_object() (its
@@ -72,7 +81,10 @@ class CustomerDocumentActions:
         renderer_classes=[PdfRenderer, renderers.JSONRenderer],
     )
     def pdf(self, request, number: str):
-        return pdf_response(self.get_object())
+        try:
+            return pdf_response(self.get_object())
+        except PdfUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from exc
 
     @post_action(
         path="email",

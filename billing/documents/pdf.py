@@ -23,6 +23,27 @@ class RefusedURL(ValueError):
     """WeasyPrint asked for a URL a customer document may not load."""
 
 
+class PdfUnavailable(RuntimeError):
+    """WeasyPrint cannot load its system libraries here (Pango): no PDF can be made."""
+
+
+NO_PANGO = (
+    "PDFs cannot be made on this server: WeasyPrint needs Pango (Debian: libpango-1.0-0 "
+    "libpangoft2-1.0-0 and a font), as the README's Customer documents section says."
+)
+
+
+def weasyprint():
+    """The weasyprint module, imported when a PDF is first made (the rest of the product runs
+    without Pango); PdfUnavailable, with what to install, when its libraries are missing."""
+    try:
+        import weasyprint
+        import weasyprint.urls
+    except (OSError, ImportError) as exc:
+        raise PdfUnavailable(NO_PANGO) from exc
+    return weasyprint
+
+
 def allowed_roots() -> list[Path]:
     roots = [Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)]
     roots += [Path(entry) for entry in settings.STATICFILES_DIRS]
@@ -32,9 +53,8 @@ def allowed_roots() -> list[Path]:
 def local_url_fetcher():
     """A WeasyPrint fetcher for data: URLs and local files under MEDIA_ROOT or the static
     folders; nothing else (no http, no https, no file outside them)."""
-    from weasyprint.urls import URLFetcher
 
-    class LocalURLFetcher(URLFetcher):
+    class LocalURLFetcher(weasyprint().urls.URLFetcher):
         def fetch(self, url, headers=None):
             parts = urlsplit(url)
             if parts.scheme == "file":
@@ -50,9 +70,7 @@ def local_url_fetcher():
 
 @functools.cache
 def stylesheet():
-    from weasyprint import CSS
-
-    return CSS(string=STYLESHEET.read_text(), url_fetcher=local_url_fetcher())
+    return weasyprint().CSS(string=STYLESHEET.read_text(), url_fetcher=local_url_fetcher())
 
 
 def logo_data_url(logo) -> str:
@@ -70,8 +88,6 @@ def logo_data_url(logo) -> str:
 
 
 def render_pdf(template_name: str, context: dict) -> bytes:
-    from weasyprint import HTML
-
     html = render_to_string(template_name, context)
-    document = HTML(string=html, base_url=None, url_fetcher=local_url_fetcher())
+    document = weasyprint().HTML(string=html, base_url=None, url_fetcher=local_url_fetcher())
     return document.write_pdf(stylesheets=[stylesheet()])

@@ -205,3 +205,42 @@ def test_items_are_read_in_a_fixed_number_of_queries(django_assert_max_num_queri
     with django_assert_max_num_queries(4) as many_queries:
         template_context(memo_document(many))
     assert len(one_queries) == len(many_queries)
+
+
+@pytest.fixture
+def no_pango(monkeypatch):
+    """WeasyPrint as on a machine without Pango: importing it fails with OSError."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing_import(name, *args, **kwargs):
+        if name == "weasyprint" or name.startswith("weasyprint."):
+            raise OSError("cannot load library 'libpango-1.0-0'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    # stylesheet() keeps what it built: start without it, so it imports again.
+    from billing.documents import pdf
+
+    pdf.stylesheet.cache_clear()
+    yield
+    pdf.stylesheet.cache_clear()
+
+
+def test_without_pango_the_pdf_page_says_so_instead_of_a_500(operator_client, no_pango):
+    memo = make_document("credit", "USD", 1)
+    response = operator_client.get(f"/memos/{memo.number}/pdf/", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == memo.get_absolute_url()
+    text = response.content.decode()
+    assert "PDFs cannot be made on this server" in text and "Pango" in text
+
+
+def test_without_pango_the_api_answers_503_in_its_error_shape(operator, no_pango):
+    from tests.api.conftest import token_client
+
+    invoice = make_document("invoice", "USD", 1)
+    response = token_client(operator).get(f"/api/v1/invoices/{invoice.number}/pdf/")
+    assert response.status_code == 503
+    assert "Pango" in response.json()["errors"]["__all__"][0]
